@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Installs and starts what builds and tests need on a fresh Debian machine (idempotent).
+set -euo pipefail

@@ -1,0 +1,57 @@
+//! The project's build system: `cargo xtask <command>`.
+//!
+//! `main` only parses flags, makes one `xshell::Shell` rooted at the workspace and dispatches; each
+//! command lives in a module of its own with a `run(self, sh: &Shell) -> anyhow::Result<()>`.
+
+mod base_images;
+mod docker;
+mod paths;
+
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+/// Build, package and check the CV application
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build a container image of the CV application (prod, dev or minimal)
+    Docker(docker::Docker),
+    /// Make local stand-ins for the public base images, for machines that cannot pull
+    BaseImages(base_images::BaseImages),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = Shell::new().and_then(|sh| {
+        sh.change_dir(paths::project_root());
+        Ok(sh)
+    });
+    let result = result.map_err(anyhow::Error::from).and_then(|sh| match cli.command {
+        Command::Docker(cmd) => cmd.run(&sh),
+        Command::BaseImages(cmd) => cmd.run(&sh),
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}
