@@ -5,7 +5,9 @@
 
 mod base_images;
 mod docker;
+mod engine;
 mod paths;
+mod retry;
 
 use clap::{Parser, Subcommand};
 use xshell::Shell;
@@ -21,21 +23,21 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Build a container image of the CV application (prod, dev or minimal)
-    Docker(docker::Docker),
+    // Boxed: its many flags would make every other variant as large.
+    Docker(Box<docker::Docker>),
     /// Make local stand-ins for the public base images, for machines that cannot pull
     BaseImages(base_images::BaseImages),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = Shell::new().and_then(|sh| {
-        sh.change_dir(paths::project_root());
-        Ok(sh)
-    });
-    let result = result.map_err(anyhow::Error::from).and_then(|sh| match cli.command {
-        Command::Docker(cmd) => cmd.run(&sh),
-        Command::BaseImages(cmd) => cmd.run(&sh),
-    });
+    let result = Shell::new().inspect(|sh| sh.change_dir(paths::project_root()));
+    let result = result
+        .map_err(anyhow::Error::from)
+        .and_then(|sh| match cli.command {
+            Command::Docker(cmd) => cmd.run(&sh),
+            Command::BaseImages(cmd) => cmd.run(&sh),
+        });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
