@@ -1,0 +1,254 @@
+//! The server's operational surface: health and readiness, Prometheus metrics, the data
+//! directory it creates, and a clear refusal to start on a data directory it cannot use.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::support::{AppBuilder, BIN, describe, run_bounded, spawn_app, stderr_lines};
+
+#[test]
+fn healthz_answers_200_ok() {
+    let app = spawn_app();
+    let response = app.get("/healthz");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text().trim(), "ok");
+}
+
+#[test]
+fn readyz_answers_200_when_the_store_is_usable() {
+    let app = spawn_app();
+    assert_eq!(app.get("/readyz").status, 200, "{}", app.output());
+}
+
+/// One sample line of Prometheus text: name, labels, value.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+fn parse_samples(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("a sample line has a value");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad sample value in {line:?}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => (
+                name,
+                parse_labels(rest.strip_suffix('}').expect("closing brace")),
+            ),
+            None => (series, BTreeMap::new()),
+        };
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    samples
+}
+
+fn parse_labels(mut text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    while !text.is_empty() {
+        let (name, rest) = text.split_once("=\"").expect("label=\"value\"");
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next().expect("closing quote") {
+                (_, '\\') => value.push(chars.next().expect("escaped char").1),
+                (i, '"') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        labels.insert(name.trim_start_matches(',').to_owned(), value);
+        text = rest[end + 1..].trim_start_matches(',');
+    }
+    labels
+}
+
+fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
+    samples.iter().find(|sample| {
+        sample.name == name
+            && labels
+                .iter()
+                .all(|(k, v)| sample.labels.get(*k).map(String::as_str) == Some(*v))
+    })
+}
+
+#[test]
+fn metrics_count_requests_by_route_template_and_status() {
+    let app = spawn_app();
+    assert_eq!(app.get("/").status, 200);
+    assert_eq!(app.get("/").status, 200);
+    assert_eq!(app.get("/api/posts/no-such-post").status, 404);
+    assert_eq!(app.get("/definitely/not/a/route").status, 404);
+
+    let response = app.get("/metrics");
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    let samples = parse_samples(&text);
+
+    let page = find(
+        &samples,
+        "cv_http_requests_total",
+        &[("method", "GET"), ("route", "/"), ("status", "200")],
+    )
+    .unwrap_or_else(|| panic!("no cv_http_requests_total for GET / 200 in:\n{text}"));
+    assert!(
+        page.value >= 2.0,
+        "GET / counted {} times, made 2",
+        page.value
+    );
+    let templated = find(
+        &samples,
+        "cv_http_requests_total",
+        &[
+            ("method", "GET"),
+            ("route", "/api/posts/{slug}"),
+            ("status", "404"),
+        ],
+    )
+    .unwrap_or_else(|| panic!("no sample for route template /api/posts/{{slug}} 404 in:\n{text}"));
+    assert!(templated.value >= 1.0);
+    assert!(
+        find(
+            &samples,
+            "cv_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        )
+        .is_some(),
+        "unknown paths are not labelled route=\"unmatched\":\n{text}"
+    );
+    assert!(
+        !text.contains("/definitely/not/a/route"),
+        "a raw unknown path leaked into a label (unbounded cardinality)"
+    );
+    assert!(
+        find(
+            &samples,
+            "cv_http_request_duration_seconds_bucket",
+            &[("route", "/")]
+        )
+        .is_some(),
+        "no latency histogram buckets for route /:\n{text}"
+    );
+    let build = find(&samples, "cv_build_info", &[("version", "0.1.0")])
+        .unwrap_or_else(|| panic!("no cv_build_info{{version=\"0.1.0\"}} in:\n{text}"));
+    assert_eq!(build.value, 1.0);
+    assert!(
+        build
+            .labels
+            .get("revision")
+            .is_some_and(|rev| !rev.is_empty()),
+        "cv_build_info has no revision"
+    );
+}
+
+#[test]
+fn data_dir_is_created_0700_with_database_file_0600() {
+    let app = spawn_app();
+    let dir_mode = std::fs::metadata(&app.data_dir)
+        .expect("data dir exists")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "data dir mode {dir_mode:o}");
+    let db = app.data_dir.join("cv.sqlite3");
+    let file_mode = std::fs::metadata(&db)
+        .expect("cv.sqlite3 exists")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(file_mode, 0o600, "database file mode {file_mode:o}");
+}
+
+/// True if `line` says `uid` followed (after spaces, `=` or `:`) by exactly this number.
+fn names_uid(line: &str, uid: u32) -> bool {
+    let lower = line.to_ascii_lowercase();
+    lower.match_indices("uid").any(|(at, _)| {
+        let rest = lower[at + 3..].trim_start_matches([' ', '=', ':']);
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok() == Some(uid)
+    })
+}
+
+fn assert_refused_data_dir(output: &Output, data_dir: &Path, uid: u32) {
+    assert_eq!(output.status.code(), Some(1), "{}", describe(output));
+    let lines = stderr_lines(output);
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one stderr line, got:\n{}",
+        describe(output)
+    );
+    let line = &lines[0];
+    assert!(
+        line.contains(&data_dir.display().to_string()),
+        "stderr does not name {}: {line}",
+        data_dir.display()
+    );
+    assert!(
+        names_uid(line, uid),
+        "stderr does not name uid {uid}: {line}"
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!all.contains("panicked"), "{all}");
+}
+
+#[test]
+fn serve_refuses_a_data_dir_under_a_regular_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let data_dir = file.join("data");
+    let cmd = AppBuilder::new().command(&data_dir, tmp.path());
+    let output = run_bounded(cmd, Duration::from_secs(10));
+    // SAFETY: getuid(2) cannot fail.
+    let uid = unsafe { libc::getuid() };
+    assert_refused_data_dir(&output, &data_dir, uid);
+}
+
+#[test]
+fn serve_refuses_a_root_owned_0700_data_dir_as_an_unprivileged_user() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: needs root to switch to uid 65534");
+        return;
+    }
+    if !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipping: /usr/bin/setpriv not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data_dir = locked.join("data");
+
+    let mut cmd = Command::new("/usr/bin/setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        BIN,
+        "serve",
+    ])
+    .current_dir("/");
+    AppBuilder::new().apply_env(&mut cmd, &data_dir);
+    let output = run_bounded(cmd, Duration::from_secs(10));
+    assert_refused_data_dir(&output, &data_dir, 65534);
+}
