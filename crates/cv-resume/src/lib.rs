@@ -3,12 +3,20 @@
 //!
 //! Pure: no async, no IO except [`load`]. A document is first parsed as a JSON value, then
 //! checked against the schema (collecting every issue), and only then deserialised into
-//! [`Resume`], so the typed layer never sees an invalid document.
+//! [`Resume`], so the typed layer never sees an invalid document and a type error never hides
+//! the ones after it.
 
 mod date;
 mod issue;
 mod load;
 mod model;
+mod position;
+mod schema;
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::Value;
 
 pub use date::{DateError, PartialDate, period};
 pub use issue::{Issue, ParseError};
@@ -18,37 +26,74 @@ pub use model::{
     Profile, Project, Publication, Reference, Resume, Skill, Volunteer, Work,
 };
 
-use serde_json::Value;
-
 /// The project's own example CV (a fictional person), served when no résumé is configured.
 pub const EXAMPLE: &str = include_str!("../../../examples/resume.json");
 
-/// Parses and validates a JSON Resume document.
+/// Parses and validates a JSON Resume document, reporting every issue.
 pub fn parse(text: &str) -> Result<Resume, ParseError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        ParseError::Syntax(Issue {
-            pointer: String::new(),
-            line: e.line().max(1),
-            column: e.column().max(1),
-            message: e.to_string(),
-        })
-    })?;
-    if !value.is_object() {
-        return Err(ParseError::Invalid(vec![Issue {
-            pointer: String::new(),
-            line: 1,
-            column: 1,
-            message: "expected an object".into(),
-        }]));
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ParseError::Syntax(syntax_issue(text, &e)))?;
+    let findings = schema::check(&value, &schema::RESUME);
+    if !findings.is_empty() {
+        return Err(ParseError::Invalid(locate(text, findings)));
     }
+    // The walk above accepted every member this deserialisation reads, so an error here is a
+    // disagreement between the schema table and the types; it is still reported, never a panic.
     Resume::deserialize(&value).map_err(|e| {
         ParseError::Invalid(vec![Issue {
             pointer: String::new(),
             line: 1,
             column: 1,
-            message: e.to_string(),
+            message: format!("internal error: the document passed validation but not typing: {e}"),
         }])
     })
 }
 
-use serde::Deserialize;
+/// Attaches line and column to each finding.
+fn locate(text: &str, findings: Vec<schema::Finding>) -> Vec<Issue> {
+    let mut wanted: HashMap<String, Option<usize>> =
+        findings.iter().map(|f| (f.pointer.clone(), None)).collect();
+    position::offsets(text, &mut wanted);
+    let offsets: Vec<usize> = findings
+        .iter()
+        .map(|f| wanted[&f.pointer].unwrap_or(0))
+        .collect();
+    let positions = position::line_columns(text, &offsets);
+    findings
+        .into_iter()
+        .zip(positions)
+        .map(|(finding, (line, column))| Issue {
+            pointer: finding.pointer,
+            line,
+            column,
+            message: finding.message,
+        })
+        .collect()
+}
+
+/// serde_json's error, located in characters and in the innermost open container.
+fn syntax_issue(text: &str, error: &serde_json::Error) -> Issue {
+    // serde_json counts columns in bytes from 1, with 0 meaning "before the first byte of the
+    // line" (e.g. at the end of input after a newline).
+    let line_start = match error.line() {
+        0 | 1 => 0,
+        n => text
+            .match_indices('\n')
+            .nth(n - 2)
+            .map_or(text.len(), |(i, _)| i + 1),
+    };
+    let mut offset = (line_start + error.column().saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let (line, column) = position::line_columns(text, &[offset])[0];
+    let full = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    Issue {
+        pointer: position::container_at(text, offset),
+        line,
+        column,
+        message,
+    }
+}
