@@ -211,25 +211,21 @@ fn each_invalid_field_is_refused_and_nothing_is_written() {
         .create(new_post("kept", &["old"], true, false))
         .unwrap();
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut NewPost)>)> = vec![
-        ("slug", Box::new(|p| p.slug = "Bad Slug".into())),
-        ("slug", Box::new(|p| p.slug = String::new())),
-        ("slug", Box::new(|p| p.slug = "x".repeat(101))),
-        ("title", Box::new(|p| p.title = "   ".into())),
-        ("title", Box::new(|p| p.title = "t".repeat(201))),
-        (
-            "body",
-            Box::new(|p| p.body = "b".repeat(cv_store::MAX_BODY_BYTES + 1)),
-        ),
-        (
-            "tags",
-            Box::new(|p| p.tags = vec!["ok".into(), "not ok".into()]),
-        ),
-        ("tags", Box::new(|p| p.tags = vec!["-leading".into()])),
-        (
-            "tags",
-            Box::new(|p| p.tags = (0..21).map(|i| format!("t{i}")).collect()),
-        ),
+    type BreakOneField = fn(&mut NewPost);
+    let cases: Vec<(&str, BreakOneField)> = vec![
+        ("slug", |p| p.slug = "Bad Slug".into()),
+        ("slug", |p| p.slug = String::new()),
+        ("slug", |p| p.slug = "x".repeat(101)),
+        ("title", |p| p.title = "   ".into()),
+        ("title", |p| p.title = "t".repeat(201)),
+        ("body", |p| {
+            p.body = "b".repeat(cv_store::MAX_BODY_BYTES + 1)
+        }),
+        ("tags", |p| p.tags = vec!["ok".into(), "not ok".into()]),
+        ("tags", |p| p.tags = vec!["-leading".into()]),
+        ("tags", |p| {
+            p.tags = (0..21).map(|i| format!("t{i}")).collect()
+        }),
     ];
     for (expected_field, break_it) in &cases {
         let mut post = new_post("fresh", &["new"], true, true);
