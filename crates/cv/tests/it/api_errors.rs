@@ -238,11 +238,27 @@ fn too_many_tags_is_422_with_field_tags() {
 fn bad_tag_is_422_with_field_tags() {
     let (app, before) = seeded();
     let too_long = "t".repeat(41);
-    for tag in ["Has Space", "UPPER", "-leading", "", too_long.as_str()] {
+    for tag in [
+        "Has Space",
+        "-leading",
+        "under_score",
+        "",
+        too_long.as_str(),
+    ] {
         let body =
             json!({"slug": "tagged", "title": "T", "body": "x", "tags": ["fine", tag]}).to_string();
         assert_error(&post(&app, &body), 422, "invalid_field", Some("tags"));
     }
+    assert_unchanged(&app, &before);
+}
+
+#[test]
+fn uppercase_tag_is_422_not_silently_rewritten() {
+    // The tag rule is `^[a-z0-9][a-z0-9-]{0,39}$` on what the client sent; rewriting the input
+    // into something else and storing that is not what the contract says.
+    let (app, before) = seeded();
+    let body = json!({"slug": "tagged", "title": "T", "body": "x", "tags": ["Rust"]}).to_string();
+    assert_error(&post(&app, &body), 422, "invalid_field", Some("tags"));
     assert_unchanged(&app, &before);
 }
 
