@@ -455,4 +455,84 @@ mod tests {
             "invalid date \"2021-02-30\": day must be between 01 and 28 for that month"
         );
     }
+
+    /// Flattens a table into `pointer-ish path: kind` lines, e.g. `/work/[]/startDate: date`.
+    fn describe_table(shape: &Shape, at: &str, out: &mut Vec<String>) {
+        match shape {
+            Text => out.push(format!("{at}: string")),
+            Email => out.push(format!("{at}: email")),
+            Uri => out.push(format!("{at}: uri")),
+            Date => out.push(format!("{at}: date")),
+            List(item) => {
+                out.push(format!("{at}: array"));
+                describe_table(item, &format!("{at}/[]"), out);
+            }
+            Object(members) => {
+                out.push(format!("{at}: object"));
+                for (name, member) in *members {
+                    describe_table(member, &format!("{at}/{name}"), out);
+                }
+            }
+        }
+    }
+
+    /// The same flattening of the published JSON Schema.
+    fn describe_schema(schema: &Value, at: &str, out: &mut Vec<String>) {
+        if schema.get("$ref").and_then(Value::as_str) == Some("#/definitions/iso8601") {
+            out.push(format!("{at}: date"));
+            return;
+        }
+        match (
+            schema["type"].as_str(),
+            schema.get("format").and_then(Value::as_str),
+        ) {
+            (Some("string"), Some("email")) => out.push(format!("{at}: email")),
+            (Some("string"), Some("uri")) => out.push(format!("{at}: uri")),
+            (Some("string"), None) => out.push(format!("{at}: string")),
+            (Some("array"), None) => {
+                out.push(format!("{at}: array"));
+                describe_schema(&schema["items"], &format!("{at}/[]"), out);
+            }
+            (Some("object"), None) => {
+                out.push(format!("{at}: object"));
+                let properties = schema["properties"]
+                    .as_object()
+                    .expect("object with properties");
+                for (name, member) in properties {
+                    describe_schema(member, &format!("{at}/{name}"), out);
+                }
+            }
+            other => panic!("{at}: the table has no shape for {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_table_matches_the_published_schema() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/resume/schema.json"
+        );
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true but the shared schema {path} is unreadable: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipped: shared schema {path} is unreadable ({e})");
+                return;
+            }
+        };
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        let (mut published, mut ours) = (Vec::new(), Vec::new());
+        describe_schema(&schema, "", &mut published);
+        describe_table(&RESUME, "", &mut ours);
+        published.sort();
+        ours.sort();
+        assert_eq!(ours, published);
+        assert!(
+            published.len() > 100,
+            "suspiciously small schema: {}",
+            published.len()
+        );
+    }
 }
