@@ -374,3 +374,32 @@ fn post_from_row(row: &Row<'_>) -> rusqlite::Result<Post> {
         tags,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-connection settings are invisible from another connection, so they are read here
+    /// through the store's own.
+    #[test]
+    fn the_connection_is_configured_for_durability() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.lock();
+        let pragma = |name: &str| -> String {
+            let value: rusqlite::types::Value = conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap();
+            match value {
+                rusqlite::types::Value::Integer(n) => n.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => panic!("PRAGMA {name} gave {other:?}"),
+            }
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("synchronous"), "2", "2 is FULL");
+        assert_eq!(pragma("foreign_keys"), "1");
+        assert_eq!(pragma("user_version"), SCHEMA_VERSION.to_string());
+        assert_eq!(pragma("busy_timeout"), "5000");
+    }
+}

@@ -10,8 +10,12 @@ use std::process::Command;
 use cv_store::{DB_FILE, NewPost, Store, StoreError};
 use tempfile::TempDir;
 
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+/// The permission bits in octal, as `ls -l` users read them in a failure message.
+fn mode(path: &Path) -> String {
+    format!(
+        "{:04o}",
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    )
 }
 
 fn euid() -> u32 {
@@ -36,13 +40,13 @@ fn creates_missing_dirs_0700_and_database_files_0600() {
     let store = Store::open(&data).unwrap();
     store.create(post("one")).unwrap();
 
-    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data), "0700");
     assert_eq!(store.db_path(), data.join(DB_FILE));
-    assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+    assert_eq!(mode(&data.join(DB_FILE)), "0600");
     // SQLite creates these beside the database with its mode; neither may be world-readable.
     for suffix in ["-wal", "-shm"] {
         let path = data.join(format!("{DB_FILE}{suffix}"));
-        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        assert_eq!(mode(&path), "0600", "{}", path.display());
     }
     // No probe file is left behind.
     let mut names: Vec<_> = fs::read_dir(&data)
@@ -60,8 +64,8 @@ fn an_existing_directory_keeps_the_mode_its_owner_chose() {
     fs::create_dir(&data).unwrap();
     fs::set_permissions(&data, Permissions::from_mode(0o750)).unwrap();
     Store::open(&data).unwrap().close().unwrap();
-    assert_eq!(mode(&data), 0o750);
-    assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+    assert_eq!(mode(&data), "0750");
+    assert_eq!(mode(&data.join(DB_FILE)), "0600");
 }
 
 /// The error must be one line naming the path, the uid and the two ways out.

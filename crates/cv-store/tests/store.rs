@@ -80,8 +80,10 @@ fn create_get_replace_delete() {
     assert!(store.delete("hello-world").unwrap());
     assert!(!store.delete("hello-world").unwrap());
     assert_eq!(store.get("hello-world").unwrap(), None);
-    // Tags only the deleted post carried are gone too.
+    // Its tag links went with it (foreign keys cascade), and the tags only it carried too.
     assert_eq!(store.tags(false).unwrap(), []);
+    assert_eq!(row_count(&store, "post_tags"), 0);
+    assert_eq!(row_count(&store, "tags"), 0);
     store.close().unwrap();
 }
 

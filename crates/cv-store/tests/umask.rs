@@ -9,8 +9,12 @@ use cv_store::{DB_FILE, NewPost, PostFilter, Store};
 use rustix::fs::Mode;
 use tempfile::TempDir;
 
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+/// The permission bits in octal, as `ls -l` users read them in a failure message.
+fn mode(path: &Path) -> String {
+    format!(
+        "{:04o}",
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    )
 }
 
 #[test]
@@ -34,9 +38,9 @@ fn a_hostile_umask_still_yields_a_writable_0700_dir_and_0600_files() {
     rustix::process::umask(previous);
     let store = result.unwrap();
 
-    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data), "0700");
     for name in [DB_FILE, "cv.sqlite3-wal", "cv.sqlite3-shm"] {
-        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+        assert_eq!(mode(&data.join(name)), "0600", "{name}");
     }
     store.close().unwrap();
     let reopened = Store::open(&data).unwrap();
