@@ -38,6 +38,10 @@ pub(crate) fn data_dir_error(path: &Path, reason: impl Into<String>) -> StoreErr
 /// volume whose owner chose it.
 pub(crate) fn prepare(data_dir: &Path) -> Result<PathBuf> {
     let fail = |reason: String| data_dir_error(data_dir, reason);
+    // An empty CV_DATA_DIR would otherwise fail later with a confusing "No such file".
+    if data_dir.as_os_str().is_empty() {
+        return Err(fail("the path is empty".into()));
+    }
     match fs::metadata(data_dir) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => return Err(fail("it exists and is not a directory".into())),

@@ -118,6 +118,12 @@ fn a_data_dir_that_is_a_file_is_a_data_dir_error() {
 }
 
 #[test]
+fn an_empty_path_is_a_data_dir_error() {
+    let err = Store::open(Path::new("")).unwrap_err();
+    assert_data_dir_error(&err, Path::new(""), euid(), "the path is empty");
+}
+
+#[test]
 fn a_database_path_that_is_a_directory_is_a_data_dir_error() {
     let root = TempDir::new().unwrap();
     fs::create_dir(root.path().join(DB_FILE)).unwrap();
