@@ -185,6 +185,10 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 
 /// Parses a JSON body, telling a syntax error (400) from a shape error (422 naming the field).
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, over the whole body: `{} trailing` is not JSON, even though its start is
+    // an object that misses fields. `IgnoredAny` checks without building anything.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|err| ApiError::InvalidJson(err.to_string()))?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let field = field_of(&err);
@@ -200,10 +204,6 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
             _ => ApiError::InvalidJson(inner.to_string()),
         }
     })?;
-    // Trailing bytes after the document make the body not JSON, however well-formed the start.
-    deserializer
-        .end()
-        .map_err(|err| ApiError::InvalidJson(err.to_string()))?;
     Ok(value)
 }
 
@@ -213,13 +213,17 @@ fn field_of(err: &serde_path_to_error::Error<serde_json::Error>) -> Option<Strin
     let path = err.path().to_string();
     if !path.is_empty() && path != "." && path != "?" {
         // `tags[2]` is about `tags`: the API's fields are flat.
-        let top = path.split(['.', '[']).next().unwrap_or(&path);
-        return Some(top.to_owned());
+        let top = path.split(['.', '[']).next().unwrap_or_default();
+        if !top.is_empty() {
+            return Some(top.to_owned());
+        }
     }
     let message = err.inner().to_string();
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(message[start..start + len].to_owned())
+    let quoted = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    let name = &quoted[..quoted.find('`')?];
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 #[cfg(test)]

@@ -1,0 +1,177 @@
+//! `cv serve`: logging, configuration from flags and environment, the store, the listener and
+//! graceful shutdown on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use cv_store::Store;
+use cv_web::{ApiToken, AppState};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+
+/// Flags of `cv serve`; each falls back to its environment variable.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = "CV_ADDR", default_value = "0.0.0.0:8080")]
+    addr: SocketAddr,
+    /// The JSON Resume file (default: the embedded example CV)
+    #[arg(long, env = "CV_RESUME", value_name = "FILE")]
+    resume: Option<PathBuf>,
+    /// Directory of the blog database
+    #[arg(
+        long,
+        env = "CV_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./data"
+    )]
+    data_dir: PathBuf,
+    /// Log format on stdout
+    #[arg(long, env = "CV_LOG", value_enum, default_value_t = LogFormat::Json)]
+    log: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One flattened JSON object per line, for log collectors
+    Json,
+    /// Human-readable lines
+    Pretty,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log);
+    // Everything that can fail on bad configuration fails before the runtime starts, with one
+    // line naming what to fix.
+    let resume = crate::render::load_resume(args.resume.as_deref())?;
+    let token = api_token()?;
+    if token.is_none() {
+        tracing::warn!("no CV_API_TOKEN or CV_API_TOKEN_FILE: blog writes are disabled");
+    }
+    let store = Store::open(&args.data_dir)?;
+    let state = AppState::new(&resume, store.clone(), token, crate::REVISION)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        // Handlers are installed before the listening line, so a supervisor that signals as
+        // soon as it sees that line gets a graceful stop, not the default (death by signal).
+        let signals = ShutdownSignals::install()?;
+        let listener = TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+        tracing::info!(addr = %addr, data_dir = %args.data_dir.display(), "listening");
+        cv_web::serve(listener, state, signals.wait())
+            .await
+            .context("server failed")
+    })?;
+    // The runtime (and every clone of the store in the router) is gone before the final close.
+    drop(runtime);
+    store.close().context("cannot close the database cleanly")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // RUST_LOG as `target=level` pairs (no regex engine in the binary); default info.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        // Flattened, so the fields of an event (`addr`, …) sit beside `message` at the top level.
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_writer(std::io::stdout),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))
+            .try_init(),
+    };
+    if let Err(err) = result {
+        eprintln!("warning: cannot set up logging: {err}");
+    }
+}
+
+/// The write token: `CV_API_TOKEN`, else the trimmed content of the file `CV_API_TOKEN_FILE`
+/// names (a Docker secret). A named file that cannot be read is an error, not "no token".
+fn api_token() -> anyhow::Result<Option<ApiToken>> {
+    if let Ok(text) = std::env::var("CV_API_TOKEN")
+        && let Some(token) = ApiToken::new(&text)
+    {
+        return Ok(Some(token));
+    }
+    match std::env::var_os("CV_API_TOKEN_FILE") {
+        Some(path) if !path.is_empty() => read_token_file(Path::new(&path)),
+        _ => Ok(None),
+    }
+}
+
+fn read_token_file(path: &Path) -> anyhow::Result<Option<ApiToken>> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the API token file {} named by CV_API_TOKEN_FILE",
+            path.display()
+        )
+    })?;
+    Ok(ApiToken::new(&text))
+}
+
+/// SIGTERM (container stop) and SIGINT (Ctrl-C), registered up front.
+struct ShutdownSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(ShutdownSignals {
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        let name = tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutting down: finishing in-flight requests");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_files_are_trimmed_and_blank_means_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        assert!(read_token_file(&path).unwrap().is_some());
+        std::fs::write(&path, "\n").unwrap();
+        assert!(read_token_file(&path).unwrap().is_none());
+        let missing = dir.path().join("missing");
+        let err = read_token_file(&missing).unwrap_err();
+        assert!(format!("{err:#}").contains("CV_API_TOKEN_FILE"));
+    }
+}
