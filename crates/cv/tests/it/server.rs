@@ -92,6 +92,7 @@ fn metrics_count_requests_by_route_template_and_status() {
     assert_eq!(app.get("/").status, 200);
     assert_eq!(app.get("/api/posts/no-such-post").status, 404);
     assert_eq!(app.get("/definitely/not/a/route").status, 404);
+    app.create_post(&serde_json::json!({"slug": "counted", "title": "Counted", "body": "x"}));
 
     let response = app.get("/metrics");
     assert_eq!(response.status, 200);
@@ -251,4 +252,51 @@ fn serve_refuses_a_root_owned_0700_data_dir_as_an_unprivileged_user() {
     AppBuilder::new().apply_env(&mut cmd, &data_dir);
     let output = run_bounded(cmd, Duration::from_secs(10));
     assert_refused_data_dir(&output, &data_dir, 65534);
+}
+
+#[test]
+fn json_log_mode_prints_only_json_objects_on_stdout() {
+    let mut app = spawn_app();
+    assert_eq!(app.get("/").status, 200);
+    assert_eq!(app.get("/api/posts/missing").status, 404);
+    app.signal(libc::SIGTERM);
+    let status = app
+        .wait_exit_and_drain(Duration::from_secs(5))
+        .expect("exited");
+    assert_eq!(status.code(), Some(0));
+    let lines = app.stdout_lines();
+    assert!(!lines.is_empty(), "nothing logged");
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(value.is_object(), "not a JSON object: {line}");
+    }
+}
+
+#[test]
+fn serve_flags_override_their_environment_variables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resume = tmp.path().join("flag.json");
+    std::fs::write(&resume, r#"{"basics":{"name":"Flagged Person"}}"#).unwrap();
+    let not_a_dir = tmp.path().join("file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let data_dir = tmp.path().join("flag-data");
+
+    // Every environment variable is unusable, so the server only starts if the flags win.
+    let app = AppBuilder::new()
+        .env("CV_ADDR", "not-an-address")
+        .env(
+            "CV_RESUME",
+            tmp.path().join("missing.json").display().to_string(),
+        )
+        .env("CV_DATA_DIR", not_a_dir.join("data").display().to_string())
+        .arg("--addr")
+        .arg("127.0.0.1:0")
+        .arg("--resume")
+        .arg(resume.display().to_string())
+        .arg("--data-dir")
+        .arg(data_dir.display().to_string())
+        .spawn();
+    assert!(app.get("/").text().contains("Flagged Person"));
+    assert!(data_dir.join("cv.sqlite3").is_file(), "--data-dir not used");
 }

@@ -98,6 +98,9 @@ pub struct AppBuilder {
     resume: Option<PathBuf>,
     token: Token,
     data_dir: Option<PathBuf>,
+    /// Extra `cv serve` flags and environment, applied after the defaults so they override them.
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 pub fn spawn_app() -> App {
@@ -116,7 +119,19 @@ impl AppBuilder {
             resume: None,
             token: Token::Env(TOKEN.to_owned()),
             data_dir: None,
+            args: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     pub fn resume(mut self, path: impl Into<PathBuf>) -> Self {
@@ -138,7 +153,7 @@ impl AppBuilder {
     /// The `cv serve` command this builder describes, with `cwd` as its working directory.
     pub fn command(&self, data_dir: &Path, cwd: &Path) -> Command {
         let mut cmd = cv_command();
-        cmd.arg("serve").current_dir(cwd);
+        cmd.arg("serve").args(&self.args).current_dir(cwd);
         self.apply_env(&mut cmd, data_dir);
         cmd
     }
@@ -160,6 +175,9 @@ impl AppBuilder {
                 cmd.env("CV_API_TOKEN_FILE", path);
             }
             Token::None => {}
+        }
+        for (name, value) in &self.env {
+            cmd.env(name, value);
         }
     }
 
@@ -277,6 +295,11 @@ impl App {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The stdout lines printed so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout_lines.lock().unwrap().clone()
     }
 
     /// Everything the server printed so far, for failure messages.
