@@ -5,6 +5,22 @@
 //! checked against the schema (collecting every issue), and only then deserialised into
 //! [`Resume`], so the typed layer never sees an invalid document and a type error never hides
 //! the ones after it.
+//!
+//! ```
+//! let resume = cv_resume::parse(cv_resume::EXAMPLE).expect("the example CV is valid");
+//! assert_eq!(resume.name(), Some("Maren Okafor-Lind"));
+//!
+//! let Err(cv_resume::ParseError::Invalid(issues)) =
+//!     cv_resume::parse(r#"{"work": [{"startDate": "2020-13"}], "skills": {}}"#)
+//! else {
+//!     panic!("accepted an invalid document")
+//! };
+//! let located: Vec<String> = issues.iter().map(ToString::to_string).collect();
+//! assert_eq!(located, [
+//!     "1:25: /work/0/startDate: invalid date \"2020-13\": month must be between 01 and 12",
+//!     "1:48: /skills: expected an array, found an object",
+//! ]);
+//! ```
 
 mod date;
 mod issue;

@@ -242,3 +242,26 @@ fn issue_display_is_one_line() {
     };
     assert!(!error.to_string().contains('\n'), "{error}");
 }
+
+#[test]
+fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+    for text in [
+        "[".repeat(200_000),
+        r#"{"a":"#.repeat(100_000),
+        format!(
+            r#"{{"x-deep": {}1{}}}"#,
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        ),
+    ] {
+        let Err(ParseError::Syntax(issue)) = parse(&text) else {
+            panic!("deep nesting accepted")
+        };
+        assert!(issue.message.contains("recursion limit"), "{issue}");
+        assert!(
+            issue.pointer.matches('/').count() <= 128,
+            "{}",
+            issue.pointer
+        );
+    }
+}
