@@ -434,3 +434,60 @@ fn version_prints_version_and_revision() {
         "revision {revision:?}"
     );
 }
+
+/// Damaged copies of the sample (truncated at many points, single bytes replaced): `cv validate`
+/// must answer every one with exit 0 or 1 and located, well-formed messages — never a panic.
+#[test]
+fn validate_never_panics_on_damaged_input() {
+    let Some(sample) = sample_resume() else {
+        return;
+    };
+    let original = std::fs::read(&sample).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.json");
+    let shown = path.display().to_string();
+
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for cut in (0..original.len()).step_by(original.len() / 40 + 1) {
+        cases.push(original[..cut].to_vec());
+    }
+    // A fixed linear congruential sequence: the same damage on every run, so a failure reproduces.
+    let mut seed: u64 = 0x5eed;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let replacements = [
+        b'"', b'{', b'}', b'[', b']', b',', b':', b'\\', b'0', 0xff, b'\n',
+    ];
+    for _ in 0..40 {
+        let mut damaged = original.clone();
+        let at = next() % damaged.len();
+        damaged[at] = replacements[next() % replacements.len()];
+        cases.push(damaged);
+    }
+
+    for (i, case) in cases.iter().enumerate() {
+        std::fs::write(&path, case).unwrap();
+        let output = run_cv(&["validate", &shown], QUICK);
+        let context = format!(
+            "case {i}:\n{}\n{}",
+            String::from_utf8_lossy(case),
+            describe(&output)
+        );
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{context}");
+        assert_no_panic(&output);
+        if output.status.code() == Some(1) {
+            let lines = stderr_lines(&output);
+            assert!(!lines.is_empty(), "exit 1 without a reason: {context}");
+            for line in &lines {
+                assert!(
+                    line.starts_with("error: ") || line.starts_with(&format!("{shown}:")),
+                    "unlocated message {line:?} in {context}"
+                );
+            }
+        }
+    }
+}
