@@ -162,9 +162,10 @@ fn detect_docker(sh: &Shell) -> anyhow::Result<Detection> {
     bail!(
         "no Docker client here can build with BuildKit (tried {tried}): none has the buildx plugin \
          and none builds `RUN --mount` under DOCKER_BUILDKIT=1, and the legacy builder cannot build \
-         these Dockerfiles; install buildx (Debian: apt-get install docker-buildx; \
-         docs.docker.com/go/buildx) or Debian's docker.io client (scripts/setup-machine.sh), \
-         or pass --engine podman",
+         these Dockerfiles; install the buildx plugin \
+         (docs.docker.com/go/buildx; from Docker's apt repository: docker-buildx-plugin), \
+         or Debian's docker.io client whose 20.10 docker builds with BuildKit \
+         (scripts/setup-machine.sh), or pass --engine podman",
         tried = tried.join(", ")
     )
 }

@@ -1,0 +1,198 @@
+//! Bad input, one test each: one clear error, a non-zero exit, nothing tagged.
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+use crate::support::{TestResult, assert_one_clear_error, engine, unique, xtask};
+
+/// A Dockerfile that would build, so that only the bad input under test can fail the run.
+fn good_dockerfile(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join("Dockerfile");
+    std::fs::write(&path, "FROM scratch\nCOPY rust-toolchain.toml /\n")
+        .map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+fn temp_dir(what: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(unique(what));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+pub fn unknown_mode() -> TestResult {
+    let tag = unique("bad-mode");
+    let out = xtask(&["docker", "--mode", "huge", "--tag", &tag], &[]);
+    assert_one_clear_error(&out, "invalid value 'huge' for '--mode <MODE>'", &tag)
+}
+
+pub fn missing_dockerfile() -> TestResult {
+    let tag = unique("bad-dockerfile");
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--dockerfile",
+            "docker/Dockerfile.missing",
+            "--tag",
+            &tag,
+        ],
+        &[],
+    );
+    assert_one_clear_error(&out, "docker/Dockerfile.missing not found", &tag)
+}
+
+pub fn malformed_platform() -> TestResult {
+    let dir = temp_dir("bad-platform")?;
+    let dockerfile = good_dockerfile(&dir)?;
+    let tag = unique("bad-platform");
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--dockerfile",
+            dockerfile.to_str().unwrap_or_default(),
+            "--platform",
+            "linux/amd64/v2/extra",
+            "--tag",
+            &tag,
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_one_clear_error(&out, "malformed platform \"linux/amd64/v2/extra\"", &tag)
+}
+
+pub fn malformed_secret() -> TestResult {
+    let dir = temp_dir("bad-secret")?;
+    let dockerfile = good_dockerfile(&dir)?;
+    let dockerfile = dockerfile.to_str().unwrap_or_default();
+    let tag = unique("bad-secret");
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--dockerfile",
+            dockerfile,
+            "--secret",
+            "id=has space,src=Cargo.toml",
+            "--tag",
+            &tag,
+        ],
+        &[],
+    );
+    assert_one_clear_error(&out, "malformed secret", &tag)?;
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--dockerfile",
+            dockerfile,
+            "--secret",
+            "id=token,src=/nonexistent/token",
+            "--tag",
+            &tag,
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_one_clear_error(&out, "/nonexistent/token is not a file", &tag)
+}
+
+pub fn engine_not_running() -> TestResult {
+    let dir = temp_dir("dead-engine")?;
+    let dockerfile = good_dockerfile(&dir)?;
+    // A socket file nobody listens on: connections are refused, as with a crashed daemon.
+    let socket = dir.join("docker.sock");
+    drop(UnixListener::bind(&socket).map_err(|e| e.to_string())?);
+    let host = format!("unix://{}", socket.display());
+    let tag = unique("dead-engine");
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--dockerfile",
+            dockerfile.to_str().unwrap_or_default(),
+            "--tag",
+            &tag,
+        ],
+        &[("DOCKER_HOST", &host)],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_one_clear_error(
+        &out,
+        &format!("the Docker daemon at {host} is not answering"),
+        &tag,
+    )
+}
+
+/// PATH holds only a client that cannot build with BuildKit: the real 28.x client without
+/// buildx where the machine has one (it refuses BuildKit and would fall back to the legacy
+/// builder), else a stand-in script that behaves as such a client does.
+pub fn buildkit_unavailable() -> TestResult {
+    if !engine("buildkit_unavailable")? {
+        return Ok(());
+    }
+    let dir = temp_dir("no-buildkit")?;
+    let dockerfile = good_dockerfile(&dir)?;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    let legacy = Path::new("/usr/local/bin/docker");
+    let has_buildx = std::process::Command::new(legacy)
+        .args(["buildx", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if legacy.exists() && !has_buildx {
+        std::os::unix::fs::symlink(legacy, bin.join("docker")).map_err(|e| e.to_string())?;
+    } else {
+        let script = "#!/bin/sh\ncase \"$1\" in\n\
+            buildx) echo \"docker: 'buildx' is not a docker command.\" >&2; exit 1 ;;\n\
+            build) echo 'Sending build context to Docker daemon'; echo 'Unknown flag: mount' >&2; exit 1 ;;\n\
+            *) exec /usr/bin/docker \"$@\" ;;\nesac\n";
+        let path = bin.join("docker");
+        std::fs::write(&path, script).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+    }
+    let tag = unique("no-buildkit");
+    let path = bin.display().to_string();
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--dockerfile",
+            dockerfile.to_str().unwrap_or_default(),
+            "--tag",
+            &tag,
+        ],
+        &[("PATH", &path)],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_one_clear_error(&out, "no Docker client here can build with BuildKit", &tag)?;
+    let stderr = crate::support::text(&out.stderr);
+    if !stderr.contains("install the buildx plugin") {
+        return Err(format!(
+            "the error does not say how to install what is missing:\n{stderr}"
+        ));
+    }
+    Ok(())
+}
+
+pub fn not_available_yet() -> TestResult {
+    let tag = unique("not-yet");
+    for (flag, issue) in [
+        ("--offline", "issue 4"),
+        ("--network-test", "issue 4"),
+        ("--scan", "issue 5"),
+    ] {
+        let out = xtask(&["docker", "--mode", "minimal", flag, "--tag", &tag], &[]);
+        assert_one_clear_error(&out, &format!("{flag} is not available yet ({issue}"), &tag)?;
+    }
+    Ok(())
+}

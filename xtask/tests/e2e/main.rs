@@ -1,0 +1,82 @@
+//! End-to-end tests of `cargo xtask docker`: the real binary against the real Docker Engine.
+//!
+//! One test binary with its own harness (libtest-mimic), for two reasons: the minimal image is
+//! built once and shared by every test (a build takes minutes on 2 cores with vfs), and what the
+//! run created (containers, volumes, `cv-test-*` images) is removed after the last test.
+//! Without an engine the engine tests print why and pass; under CI=true they fail instead.
+
+mod bad_input;
+mod minimal;
+mod registry;
+mod support;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn trial(name: &'static str, test: fn() -> support::TestResult) -> Trial {
+    Trial::test(name, move || test().map_err(Failed::from))
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let trials = vec![
+        trial("bad_input::unknown_mode", bad_input::unknown_mode),
+        trial(
+            "bad_input::missing_dockerfile",
+            bad_input::missing_dockerfile,
+        ),
+        trial(
+            "bad_input::malformed_platform",
+            bad_input::malformed_platform,
+        ),
+        trial("bad_input::malformed_secret", bad_input::malformed_secret),
+        trial(
+            "bad_input::engine_not_running",
+            bad_input::engine_not_running,
+        ),
+        trial(
+            "bad_input::buildkit_unavailable",
+            bad_input::buildkit_unavailable,
+        ),
+        trial("bad_input::not_available_yet", bad_input::not_available_yet),
+        trial(
+            "minimal::builds_with_a_summary",
+            minimal::builds_with_a_summary,
+        ),
+        trial(
+            "minimal::binary_is_the_real_one",
+            minimal::binary_is_the_real_one,
+        ),
+        trial("minimal::has_no_shell", minimal::has_no_shell),
+        trial(
+            "minimal::runs_as_65532_serves_the_cv_and_turns_healthy",
+            minimal::runs_as_65532_serves_the_cv_and_turns_healthy,
+        ),
+        trial(
+            "minimal::stops_in_under_two_seconds",
+            minimal::stops_in_under_two_seconds,
+        ),
+        trial(
+            "minimal::read_only_and_no_capabilities_keep_posts_in_a_volume",
+            minimal::read_only_and_no_capabilities_keep_posts_in_a_volume,
+        ),
+        trial(
+            "minimal::canary_secret_is_nowhere_in_the_image",
+            minimal::canary_secret_is_nowhere_in_the_image,
+        ),
+        trial(
+            "minimal::run_flag_rebuilds_from_cache_and_serves",
+            minimal::run_flag_rebuilds_from_cache_and_serves,
+        ),
+        trial(
+            "registry::push_to_the_local_registry",
+            registry::push_to_the_local_registry,
+        ),
+        trial(
+            "registry::push_to_a_dead_registry_is_retried_then_fails",
+            registry::push_to_a_dead_registry_is_retried_then_fails,
+        ),
+    ];
+    let conclusion = libtest_mimic::run(&args, trials);
+    support::cleanup();
+    conclusion.exit_code()
+}

@@ -1,0 +1,113 @@
+//! Pushing: to the local registry scripts/setup-machine.sh runs on 127.0.0.1:5000, and to an
+//! address nobody listens on, where the push must be retried and then fail.
+
+use crate::support::{
+    CA_BUNDLE, Kind, TestResult, engine, http, in_ci, minimal_image, remember, text, unique, xtask,
+};
+
+const REGISTRY: &str = "127.0.0.1:5000";
+
+pub fn push_to_the_local_registry() -> TestResult {
+    if !engine("push_to_the_local_registry")? {
+        return Ok(());
+    }
+    if http(REGISTRY, "GET", "/v2/", &[], "").is_err() {
+        if in_ci() {
+            return Err(format!(
+                "no registry on {REGISTRY}; scripts/setup-machine.sh starts one"
+            ));
+        }
+        eprintln!("skipped push_to_the_local_registry: no registry on {REGISTRY}");
+        return Ok(());
+    }
+    minimal_image()?;
+    let (repository, tag) = (unique("push"), "e2e");
+    let image = format!("{repository}:{tag}");
+    remember(Kind::Image, &image);
+    remember(Kind::Image, &format!("{REGISTRY}/{image}"));
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--base-images",
+            "standin",
+            "--ca-bundle",
+            CA_BUNDLE,
+            "--tag",
+            &image,
+            "--registry",
+            REGISTRY,
+            "--push",
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("push failed:\n{}", text(&out.stderr)));
+    }
+    let digest_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("digest"))
+        .unwrap_or("");
+    if !digest_line.contains(&format!("{REGISTRY}/{repository}@sha256:")) {
+        return Err(format!("summary shows no registry digest:\n{stdout}"));
+    }
+    let tags = http(
+        REGISTRY,
+        "GET",
+        &format!("/v2/{repository}/tags/list"),
+        &[],
+        "",
+    )?;
+    if tags.status != 200 || !tags.body.contains(&format!("\"{tag}\"")) {
+        return Err(format!(
+            "the registry does not list {tag}: {} {}",
+            tags.status, tags.body
+        ));
+    }
+    Ok(())
+}
+
+pub fn push_to_a_dead_registry_is_retried_then_fails() -> TestResult {
+    if !engine("push_to_a_dead_registry_is_retried_then_fails")? {
+        return Ok(());
+    }
+    minimal_image()?;
+    let image = format!("{}:e2e", unique("deadpush"));
+    remember(Kind::Image, &image);
+    // Port 9 (discard) has no listener here: every attempt is refused, a transient error.
+    let dead = "127.0.0.1:9";
+    remember(Kind::Image, &format!("{dead}/{image}"));
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--base-images",
+            "standin",
+            "--ca-bundle",
+            CA_BUNDLE,
+            "--tag",
+            &image,
+            "--registry",
+            dead,
+            "--push",
+        ],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    if out.status.success() {
+        return Err("a push to a dead registry succeeded".into());
+    }
+    let retries = stderr
+        .lines()
+        .filter(|l| l.starts_with("retry: push of"))
+        .count();
+    if retries < 2 || !stderr.contains("still failing after retries") {
+        return Err(format!(
+            "want retries and a final failure, got {retries} retries:\n{stderr}"
+        ));
+    }
+    Ok(())
+}

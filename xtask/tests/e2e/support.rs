@@ -1,0 +1,364 @@
+//! Shared parts of the end-to-end tests: running the real `cargo xtask` binary, the engine
+//! check, the one shared minimal image, a tiny HTTP client, and clean-up of what a run made.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// What a test returns; `Err` fails it with the message.
+pub type TestResult = Result<(), String>;
+
+/// The xtask binary cargo built for this test run.
+pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A name unique to this test run, with the prefix every test object carries.
+pub fn unique(what: &str) -> String {
+    format!("cv-test-{what}-{}", std::process::id())
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether the Docker engine answers. Absent: tests that need it print why and pass, except
+/// under CI=true, where they fail, because CI must run them.
+pub fn engine(test: &str) -> Result<bool, String> {
+    static UP: OnceLock<bool> = OnceLock::new();
+    let up = *UP.get_or_init(|| {
+        docker(&["version", "--format", "{{.Server.Version}}"]).is_ok_and(|o| o.status.success())
+    });
+    match (up, in_ci()) {
+        (true, _) => Ok(true),
+        (false, true) => Err("the Docker engine is not answering, and CI=true requires it (scripts/setup-machine.sh starts it)".into()),
+        (false, false) => {
+            eprintln!("skipped {test}: no Docker engine answers (run scripts/setup-machine.sh)");
+            Ok(false)
+        }
+    }
+}
+
+/// Runs the real `cargo xtask` with these arguments and extra environment.
+pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(XTASK);
+    cmd.args(args).current_dir(project_root());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the xtask binary runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs the Docker client (whichever is first on PATH: no build goes through it here).
+pub fn docker(args: &[&str]) -> std::io::Result<Output> {
+    Command::new("docker").args(args).output()
+}
+
+/// Runs the Docker client and returns its trimmed stdout, or its stderr as the error.
+pub fn docker_ok(args: &[&str]) -> Result<String, String> {
+    let out = docker(args).map_err(|e| format!("docker {args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(text(&out.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "docker {args:?} failed: {}",
+            text(&out.stderr).trim()
+        ))
+    }
+}
+
+pub fn image_exists(image: &str) -> bool {
+    docker(&["image", "inspect", image]).is_ok_and(|o| o.status.success())
+}
+
+/// Asserts a failed run of the xtask: non-zero exit, exactly one `error:` line on stderr that
+/// contains `want`, and (when the engine answers) no image tagged `tag`.
+pub fn assert_one_clear_error(out: &Output, want: &str, tag: &str) -> TestResult {
+    let stderr = text(&out.stderr);
+    if out.status.success() {
+        return Err(format!("exited 0; stderr:\n{stderr}"));
+    }
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    if errors.len() != 1 {
+        return Err(format!(
+            "want one `error:` line, got {}:\n{stderr}",
+            errors.len()
+        ));
+    }
+    if !errors[0].contains(want) {
+        return Err(format!("error line lacks {want:?}:\n{stderr}"));
+    }
+    if stderr.contains("panicked") {
+        return Err(format!("it panicked:\n{stderr}"));
+    }
+    if engine("image check")? && image_exists(tag) {
+        return Err(format!("{tag} was tagged despite the failure"));
+    }
+    Ok(())
+}
+
+/// Everything this run created, removed when the run ends.
+static CREATED: Mutex<Vec<(Kind, String)>> = Mutex::new(Vec::new());
+
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Container,
+    Image,
+    Volume,
+}
+
+pub fn remember(kind: Kind, name: &str) {
+    CREATED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((kind, name.to_owned()));
+}
+
+/// Removes containers first, then volumes and images (an image in use cannot go).
+pub fn cleanup() {
+    let created = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|p| p.into_inner()));
+    for order in [0, 1, 2] {
+        for (kind, name) in &created {
+            let args: &[&str] = match (order, kind) {
+                (0, Kind::Container) => &["rm", "--force", "--volumes"],
+                (1, Kind::Volume) => &["volume", "rm", "--force"],
+                (2, Kind::Image) => &["image", "rm", "--force"],
+                _ => continue,
+            };
+            let mut all = args.to_vec();
+            all.push(name);
+            let _ = docker(&all);
+        }
+    }
+}
+
+/// A container that is removed when the test ends, however it ends.
+pub struct Container(pub String);
+
+impl Container {
+    /// `docker run --detach` with these options before the image.
+    pub fn start(
+        name: &str,
+        options: &[&str],
+        image: &str,
+        args: &[&str],
+    ) -> Result<Container, String> {
+        remember(Kind::Container, name);
+        let mut all = vec!["run", "--detach", "--name", name];
+        all.extend(options);
+        all.push(image);
+        all.extend(args);
+        docker_ok(&all)?;
+        Ok(Container(name.to_owned()))
+    }
+
+    /// The host address of the container's port 8080.
+    pub fn addr(&self) -> Result<String, String> {
+        let out = docker_ok(&["port", &self.0, "8080/tcp"])?;
+        out.lines()
+            .next()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{} publishes no port", self.0))
+    }
+
+    pub fn logs(&self) -> String {
+        docker(&["logs", &self.0])
+            .map(|o| format!("{}{}", text(&o.stdout), text(&o.stderr)))
+            .unwrap_or_default()
+    }
+
+    /// Waits until `/healthz` answers 200; fails with the container's logs otherwise.
+    pub fn wait_serving(&self, timeout: Duration) -> Result<String, String> {
+        let addr = self.addr()?;
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if http(&addr, "GET", "/healthz", &[], "").is_ok_and(|r| r.status == 200) {
+                return Ok(addr);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(format!(
+            "{} did not serve /healthz within {timeout:?}; logs:\n{}",
+            self.0,
+            self.logs()
+        ))
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "--force", "--volumes", &self.0]);
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+/// One HTTP/1.0 request (so the server answers without chunking and closes the connection).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Response, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send to {addr}: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    let raw = text(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or("no end of headers")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line in {head:?}"))?;
+    Ok(Response {
+        status,
+        body: body.to_owned(),
+    })
+}
+
+/// The image every engine test shares: built once per run, by the real `cargo xtask docker`.
+pub struct Built {
+    pub image: String,
+    /// The summary (stdout) and the build log (stderr) of that run.
+    pub stdout: String,
+    pub stderr: String,
+    pub seconds: f64,
+    /// A random value passed as a build secret; it must appear nowhere in the image.
+    pub canary: String,
+}
+
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Builds the minimal image on first use; later callers wait for it and share the result.
+pub fn minimal_image() -> Result<&'static Built, String> {
+    static BUILT: OnceLock<Result<Built, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(build_minimal)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn build_minimal() -> Result<Built, String> {
+    let started = Instant::now();
+    let standins = xtask(&["base-images"], &[]);
+    if !standins.status.success() {
+        return Err(format!(
+            "`cargo xtask base-images` failed:\n{}",
+            text(&standins.stderr)
+        ));
+    }
+    eprintln!(
+        "e2e: stand-in base images ready after {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let canary = format!(
+        "cv-test-canary-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let canary_file = std::env::temp_dir().join(format!("{}.secret", unique("canary")));
+    std::fs::write(&canary_file, &canary).map_err(|e| e.to_string())?;
+    let secret = format!("id=cv_test_canary,src={}", canary_file.display());
+
+    let image = format!("{}:e2e", unique("minimal"));
+    remember(Kind::Image, &image);
+    let started = Instant::now();
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--base-images",
+            "standin",
+            "--ca-bundle",
+            CA_BUNDLE,
+            "--progress",
+            "plain",
+            "--tag",
+            &image,
+            "--secret",
+            &secret,
+        ],
+        &[],
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&canary_file);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    if !out.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "building the minimal image failed:\n{}",
+            tail.join("\n")
+        ));
+    }
+    eprintln!("e2e: minimal image {image} built in {seconds:.0} s\n{stdout}");
+    Ok(Built {
+        image,
+        stdout,
+        stderr,
+        seconds,
+        canary,
+    })
+}
+
+/// The sample CV from ../shared, when present. Absent: None (tests fall back to the embedded
+/// example), except under CI=true, where its absence fails the test.
+pub fn sample_resume() -> Result<Option<(PathBuf, String)>, String> {
+    let path = project_root().join("../shared/resume/sample.resume.json");
+    match std::fs::read_to_string(&path) {
+        Ok(json) => {
+            let value: serde_json::Value =
+                serde_json::from_str(&json).map_err(|e| e.to_string())?;
+            let name = value["basics"]["name"]
+                .as_str()
+                .ok_or("sample has no basics.name")?;
+            let path = path.canonicalize().map_err(|e| e.to_string())?;
+            Ok(Some((path, name.to_owned())))
+        }
+        Err(e) if in_ci() => Err(format!("{} is required under CI=true: {e}", path.display())),
+        Err(e) => {
+            eprintln!(
+                "note: {} unreadable ({e}); using the embedded example CV",
+                path.display()
+            );
+            Ok(None)
+        }
+    }
+}
