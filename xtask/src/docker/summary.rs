@@ -17,10 +17,16 @@ pub struct StepCount {
     pub total: usize,
 }
 
-/// Counts Dockerfile steps in BuildKit's plain progress (`#N [stage i/n] …` and `#N CACHED`) or
-/// Buildah's (`STEP i/n: …` and `--> Using cache …`). None when the output has no steps (quiet).
+/// Counts Dockerfile steps in BuildKit's plain progress or Buildah's output. None when the
+/// output has no steps (quiet).
+///
+/// BuildKit numbers each stage's steps `[stage i/n]`, but it does not print a step at all when a
+/// later step of the same stage is a cache hit (nothing needs it). So the total is the sum of
+/// each stage's `n`, and a step counts as cached unless it was shown and ran: shown without a
+/// `#N CACHED` line. `FROM` only resolves an image; it never counts as having run.
 pub fn count_steps(output: &str) -> Option<StepCount> {
-    let mut steps: Vec<&str> = Vec::new();
+    let mut stages: Vec<(&str, usize)> = Vec::new();
+    let mut shown: Vec<&str> = Vec::new();
     let mut cached: Vec<&str> = Vec::new();
     let (mut buildah_total, mut buildah_cached) = (0, 0);
     for line in output.lines() {
@@ -34,15 +40,26 @@ pub fn count_steps(output: &str) -> Option<StepCount> {
             }
             if text == "CACHED" {
                 cached.push(vertex);
-            } else if let Some(inner) = text.strip_prefix('[').and_then(|t| t.split_once(']')) {
-                // `[stage 2/6]` is a Dockerfile step; `[internal] …` and `[auth] …` are not.
-                let position = inner.0.rsplit(' ').next().unwrap_or("");
-                let is_step = position
-                    .split_once('/')
-                    .is_some_and(|(i, n)| i.parse::<u32>().is_ok() && n.parse::<u32>().is_ok());
-                if is_step && !steps.contains(&vertex) {
-                    steps.push(vertex);
-                }
+                continue;
+            }
+            // `[builder 2/6] RUN …` is a Dockerfile step; `[internal] …` and `[auth] …` are not.
+            let Some((inside, instruction)) =
+                text.strip_prefix('[').and_then(|t| t.split_once(']'))
+            else {
+                continue;
+            };
+            let (stage, position) = inside.rsplit_once(' ').unwrap_or(("", inside));
+            let Some((i, n)) = position.split_once('/') else {
+                continue;
+            };
+            let (Ok(_), Ok(n)) = (i.parse::<usize>(), n.parse::<usize>()) else {
+                continue;
+            };
+            if !stages.iter().any(|(s, _)| *s == stage) {
+                stages.push((stage, n));
+            }
+            if !instruction.trim_start().starts_with("FROM ") && !shown.contains(&vertex) {
+                shown.push(vertex);
             }
         } else if line.starts_with("STEP ") {
             buildah_total += 1;
@@ -50,11 +67,12 @@ pub fn count_steps(output: &str) -> Option<StepCount> {
             buildah_cached += 1;
         }
     }
-    if !steps.is_empty() {
-        let cached = steps.iter().filter(|v| cached.contains(v)).count();
+    if !stages.is_empty() {
+        let total: usize = stages.iter().map(|(_, n)| n).sum();
+        let ran = shown.iter().filter(|v| !cached.contains(v)).count();
         Some(StepCount {
-            cached,
-            total: steps.len(),
+            cached: total.saturating_sub(ran),
+            total,
         })
     } else if buildah_total > 0 {
         Some(StepCount {
@@ -189,38 +207,46 @@ mod tests {
     use super::*;
     use expect_test::expect;
 
+    /// Docker 20.10's BuildKit after a source-only change (trimmed): steps 2/6 and 3/6 are not
+    /// printed at all because 4/6 is a cache hit.
     const BUILDKIT_PLAIN: &str = "\
 #1 [internal] load build definition from Dockerfile.minimal
 #1 DONE 0.0s
-#3 [internal] load metadata for cv-standin/rust:1.95.0
+#3 [internal] load metadata for docker.io/cv-standin/rust:1.95.0
 #3 DONE 0.0s
-#4 [builder 1/5] FROM cv-standin/rust:1.95.0
-#4 CACHED
-#5 [builder 2/5] WORKDIR /src
-#5 CACHED
-#6 [builder 3/5] COPY Cargo.toml Cargo.lock ./
-#6 CACHED
-#7 [builder 4/5] COPY crates crates
-#7 DONE 0.3s
-#8 [builder 5/5] RUN --mount=type=cache,target=/src/target cargo build --release
-#8 0.512    Compiling cv v0.1.0
-#8 DONE 41.2s
-#9 [stage-1 1/2] COPY --from=builder /out/cv /cv
-#9 DONE 0.1s
-#9 [stage-1 1/2] COPY --from=builder /out/cv /cv
-#10 exporting to image
-#10 DONE 0.2s
+#4 [builder 1/6] FROM docker.io/cv-standin/rust:1.95.0
+#4 sha256:c979fd19d2470cfdbd3c97c1da469a0b5107e5935203011fd808097e0c60acfe
+#4 DONE 0.0s
+#7 [builder 4/6] WORKDIR /src
+#7 CACHED
+#8 [internal] load build context
+#8 DONE 0.3s
+#9 [builder 5/6] COPY . .
+#9 DONE 0.4s
+#10 [builder 6/6] RUN --mount=type=cache,id=cv-target,target=/src/target cargo build --release
+#10 0.512    Compiling cv v0.1.0
+#10 DONE 71.2s
+#11 [minimal 1/2] COPY --from=builder /rootfs/ /
+#11 DONE 0.1s
+#11 [minimal 1/2] COPY --from=builder /rootfs/ /
+#12 [minimal 2/2] WORKDIR /data
+#12 DONE 0.0s
+#13 exporting to image
+#13 DONE 0.2s
 ";
 
     #[test]
-    fn buildkit_steps_are_counted_once_each() {
-        assert_eq!(
-            count_steps(BUILDKIT_PLAIN),
-            Some(StepCount {
-                cached: 3,
-                total: 6
-            })
-        );
+    fn buildkit_steps_count_what_ran_against_every_stage_total() {
+        let count = |cached, total| Some(StepCount { cached, total });
+        assert_eq!(count_steps(BUILDKIT_PLAIN), count(4, 8));
+        // Everything cached: only the last step of each stage is printed.
+        let all = "#4 [builder 1/6] FROM x\n#4 DONE 0.0s\n#9 [builder 6/6] RUN make\n#9 CACHED\n\
+                   #11 [minimal 2/2] WORKDIR /data\n#11 CACHED\n";
+        assert_eq!(count_steps(all), count(8, 8));
+        // --no-cache: every step runs.
+        let none =
+            "#5 [stage-1 1/2] COPY a /a\n#5 DONE 0.1s\n#6 [stage-1 2/2] COPY b /b\n#6 DONE 0.1s\n";
+        assert_eq!(count_steps(none), count(0, 2));
     }
 
     #[test]
@@ -272,7 +298,7 @@ mod tests {
               layers      3
               user        65532:65532
               build time  41.9 s
-              cached      3 of 6 steps
+              cached      4 of 8 steps
               labels      version 0.1.0, revision abc1234
               url         http://127.0.0.1:8080/
         "#]]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     CA_BUNDLE, Container, Kind, TestResult, docker, docker_ok, engine, http, minimal_image,
-    remember, sample_resume, text, unique, xtask,
+    remember, sample_resume, text, tree_fingerprint, unique, xtask,
 };
 
 const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -18,15 +18,6 @@ macro_rules! image {
         }
         minimal_image()?
     }};
-}
-
-fn git_revision() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(crate::support::project_root())
-        .output()
-        .map(|o| text(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
 }
 
 pub fn builds_with_a_summary() -> TestResult {
@@ -43,7 +34,7 @@ pub fn builds_with_a_summary() -> TestResult {
                 other => other,
             }
         ),
-        format!("labels      version 0.1.0, revision {}", git_revision()),
+        format!("labels      version 0.1.0, revision {}", built.revision),
     ] {
         if !summary.contains(&want) {
             return Err(format!("summary lacks {want:?}:\n{summary}"));
@@ -66,7 +57,7 @@ pub fn builds_with_a_summary() -> TestResult {
 pub fn binary_is_the_real_one() -> TestResult {
     let built = image!("binary_is_the_real_one");
     let out = docker_ok(&["run", "--rm", &built.image, "--version"])?;
-    let want = format!("cv 0.1.0 ({})", git_revision());
+    let want = format!("cv 0.1.0 ({})", built.revision);
     if out != want {
         return Err(format!(
             "`cv --version` in the image says {out:?}, want {want:?}"
@@ -153,8 +144,13 @@ pub fn runs_as_65532_serves_the_cv_and_turns_healthy() -> TestResult {
     let container = Container::start(&name, &options, &built.image, &[])?;
     let addr = container.wait_serving(SERVE_TIMEOUT)?;
 
-    let uid = docker_ok(&["top", &name, "-o", "uid"])?;
-    if uid.lines().skip(1).any(|l| l.trim() != "65532") || uid.lines().count() < 2 {
+    let uid = docker_ok(&["top", &name, "-o", "pid,uid"])?;
+    let uids: Vec<&str> = uid
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    if uids.is_empty() || uids.iter().any(|u| *u != "65532") {
         return Err(format!("processes not all uid 65532:\n{uid}"));
     }
     let healthz = http(&addr, "GET", "/healthz", &[], "")?;
@@ -342,11 +338,12 @@ pub fn canary_secret_is_nowhere_in_the_image() -> TestResult {
 /// `--run` on the same image: the rebuild comes from cache, the container turns healthy and
 /// the printed URL serves.
 pub fn run_flag_rebuilds_from_cache_and_serves() -> TestResult {
-    image!("run_flag_rebuilds_from_cache_and_serves");
+    let built = image!("run_flag_rebuilds_from_cache_and_serves");
     let name = unique("run");
     remember(Kind::Container, &name);
     let image = format!("{name}:e2e");
     remember(Kind::Image, &image);
+    let tree = tree_fingerprint();
     let started = Instant::now();
     let out = xtask(
         &[
@@ -382,11 +379,27 @@ pub fn run_flag_rebuilds_from_cache_and_serves() -> TestResult {
         .lines()
         .find_map(|l| l.trim().strip_prefix("cached"))
         .ok_or_else(|| format!("no cached line:\n{stdout}"))?;
-    let numbers: Vec<&str> = cached.split_whitespace().collect();
-    if numbers.len() < 3 || numbers[0] != numbers[2] || numbers[0] == "0" {
+    let numbers: Vec<usize> = cached
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [cached, total] = numbers[..] else {
+        return Err(format!("cannot read the cached line {cached:?}"));
+    };
+    if tree == built.tree && tree_fingerprint() == tree {
+        if cached != total {
+            return Err(format!(
+                "an unchanged tree was rebuilt with only {cached} of {total} steps cached"
+            ));
+        }
+    } else if cached == 0 {
         return Err(format!(
-            "an unchanged rebuild was not fully cached: {cached}"
+            "the rebuild after a source change reused nothing: 0 of {total} steps cached"
         ));
+    } else {
+        eprintln!(
+            "the tree changed during the run (edits by others): {cached} of {total} steps cached"
+        );
     }
     let url = stdout
         .lines()

@@ -258,6 +258,27 @@ pub struct Built {
     pub seconds: f64,
     /// A random value passed as a build secret; it must appear nowhere in the image.
     pub canary: String,
+    /// The git revision the build was given, as its printed plan shows it.
+    pub revision: String,
+    /// The source tree's state when the build started; see [`tree_fingerprint`].
+    pub tree: String,
+}
+
+/// HEAD, uncommitted changes and untracked files: equal fingerprints mean the build context
+/// did not change (other people edit this tree while the tests run).
+pub fn tree_fingerprint() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(project_root())
+            .output()
+            .map(|o| text(&o.stdout))
+            .unwrap_or_default()
+    };
+    let mut all = git(&["rev-parse", "HEAD"]);
+    all.push_str(&git(&["diff", "HEAD"]));
+    all.push_str(&git(&["ls-files", "--others", "--exclude-standard"]));
+    all
 }
 
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -298,6 +319,7 @@ fn build_minimal() -> Result<Built, String> {
 
     let image = format!("{}:e2e", unique("minimal"));
     remember(Kind::Image, &image);
+    let tree = tree_fingerprint();
     let started = Instant::now();
     let out = xtask(
         &[
@@ -329,12 +351,19 @@ fn build_minimal() -> Result<Built, String> {
         ));
     }
     eprintln!("e2e: minimal image {image} built in {seconds:.0} s\n{stdout}");
+    let revision = stderr
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("GIT_REVISION="))
+        .ok_or("the printed plan has no GIT_REVISION build arg")?
+        .to_owned();
     Ok(Built {
         image,
         stdout,
         stderr,
         seconds,
         canary,
+        revision,
+        tree,
     })
 }
 
