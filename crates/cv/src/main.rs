@@ -59,17 +59,45 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // `{:#}` joins the context chain on one line.
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each joined by `: `. Many library errors already
+/// print their source inside their own message; such a cause is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let missing = std::path::Path::new("/nonexistent/cv.json");
+        let load_error = cv_resume::load(missing).unwrap_err();
+        let message = load_error.to_string();
+        let err = anyhow::Error::from(load_error).context("loading");
+        assert!(err.chain().count() >= 3, "the io::Error is a source too");
+        assert_eq!(one_line(&err), format!("loading: {message}"));
+        let err = anyhow::anyhow!("line one\nline two").context("outer");
+        assert_eq!(one_line(&err), "outer: line one line two");
+    }
 
     #[test]
     fn verify_cli() {

@@ -49,10 +49,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     // line naming what to fix.
     let resume = crate::render::load_resume(args.resume.as_deref())?;
     let token = api_token()?;
+    let store = Store::open(&args.data_dir)?;
     if token.is_none() {
         tracing::warn!("no CV_API_TOKEN or CV_API_TOKEN_FILE: blog writes are disabled");
     }
-    let store = Store::open(&args.data_dir)?;
     let state = AppState::new(&resume, store.clone(), token, crate::REVISION)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
