@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use xshell::{Cmd, Shell};
 
+use super::binary::{elf, first_tar_file};
 use super::plan::{Arg, CONTAINER_PORT, Plan, Step, StepKind};
+use super::summary::ImageFacts;
 use crate::retry::{self, Policy};
 
 /// What running the plan produced, for the summary.
@@ -24,6 +26,7 @@ pub struct Outcome {
     pub build_time: Duration,
     pub pushed: Option<String>,
     pub url: Option<String>,
+    pub binary: Option<String>,
 }
 
 pub fn execute(sh: &Shell, plan: &Plan) -> anyhow::Result<Outcome> {
@@ -65,6 +68,15 @@ pub fn execute(sh: &Shell, plan: &Plan) -> anyhow::Result<Outcome> {
                 if outcome.image_id.is_empty() {
                     return Err(failed("the build wrote an empty image ID file".into()));
                 }
+            }
+            StepKind::VerifyBinary {
+                platform,
+                require_static,
+            } => {
+                let wanted = platform.as_ref().map(|p| p.arch.as_str());
+                let found = verify_binary(sh, step, &outcome.image_id, wanted, *require_static)
+                    .map_err(|e| failed(format!("{e:#}")))?;
+                outcome.binary = Some(found);
             }
             StepKind::Tag | StepKind::Run => {
                 let out = cmd.ignore_status().output()?;
@@ -153,6 +165,59 @@ fn copy_through(mut from: impl Read, mut to: impl Write) -> Vec<u8> {
         }
     }
     kept
+}
+
+/// Copies the entrypoint out of the image and checks its ELF header; returns what it found.
+fn verify_binary(
+    sh: &Shell,
+    step: &Step,
+    image_id: &str,
+    wanted_arch: Option<&str>,
+    require_static: bool,
+) -> anyhow::Result<String> {
+    let client = &step.program;
+    let facts = ImageFacts::inspect(sh, client, image_id)?;
+    let Some(path) = facts.entrypoint.first().filter(|p| p.starts_with('/')) else {
+        return Ok("not checked (no absolute entrypoint path)".to_owned());
+    };
+    let container = command(sh, step, image_id)
+        .read()
+        .context("cannot create a container from the new image")?;
+    let source = format!("{container}:{path}");
+    let copied = sh.cmd(client).args(["cp", &source, "-"]).quiet().output();
+    // The container was never started; removing it is bookkeeping, whatever `cp` did.
+    let _ = sh
+        .cmd(client)
+        .args(["rm", &container])
+        .quiet()
+        .ignore_stdout()
+        .run();
+    let tar = copied
+        .with_context(|| format!("cannot copy {path} out of the new image"))?
+        .stdout;
+    let content = first_tar_file(&tar).with_context(|| format!("`cp` of {path} gave no file"))?;
+    let Some(found) = elf(content) else {
+        return Ok(format!(
+            "{path}: not an ELF executable (a script?); not checked"
+        ));
+    };
+    let image_arch = facts.architecture.as_str();
+    if found.arch != image_arch {
+        bail!(
+            "{path} is an {} binary, but the image says its platform is {image_arch}",
+            found.arch
+        );
+    }
+    if let Some(wanted) = wanted_arch.filter(|w| *w != found.arch) {
+        bail!(
+            "{path} is an {} binary, but --platform asked for {wanted}",
+            found.arch
+        );
+    }
+    if require_static && !found.is_static {
+        bail!("{path} is dynamically linked, and this image has no dynamic loader");
+    }
+    Ok(format!("{path}: {found}"))
 }
 
 fn wait_healthy(sh: &Shell, step: &Step, container: &str, timeout: Duration) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! [`plan::plan`] turns both into a list of commands; [`exec`] runs them and [`summary`] reports.
 //! `--dry-run` stops after printing the plan.
 
+mod binary;
 mod exec;
 mod options;
 mod plan;

@@ -74,6 +74,13 @@ pub enum StepKind {
     Check,
     /// The build: output streamed and captured for the summary; never retried.
     Build,
+    /// Reads the entrypoint binary's ELF header out of the new image (`create`, `cp`, `rm`) and
+    /// refuses an architecture other than the image's and the one asked for, or (minimal, on
+    /// `scratch`) a binary that needs a dynamic loader. Runs before any tag.
+    VerifyBinary {
+        platform: Option<Platform>,
+        require_static: bool,
+    },
     /// Gives the built image a name; runs only after a successful build.
     Tag,
     /// A registry call, retried on transient failures.
@@ -215,6 +222,16 @@ pub fn plan(opts: &Options, detection: &Detection, inputs: &Inputs) -> Plan {
         )
     });
 
+    steps.push(step(
+        StepKind::VerifyBinary {
+            platform: opts.platform.clone(),
+            require_static: opts.mode == Mode::Minimal,
+        },
+        vec![Arg::Lit("create".into()), Arg::ImageId],
+        "the image's entrypoint is not a binary for the platform it claims; check the \
+         Dockerfile's cross-compilation (TARGETARCH, --platform=$BUILDPLATFORM); nothing was tagged",
+    ));
+
     let tag = |target: &ImageRef| {
         step(
             StepKind::Tag,
@@ -325,6 +342,7 @@ impl Step {
         match self.kind {
             StepKind::Check => "check",
             StepKind::Build => "build",
+            StepKind::VerifyBinary { .. } => "verify",
             StepKind::Tag => "tag",
             StepKind::Push => "push, retried",
             StepKind::Cleanup => "cleanup",
@@ -347,12 +365,28 @@ impl fmt::Display for Plan {
                 step.label(),
                 step.command_line(None)
             )?;
-            if let StepKind::WaitHealthy { timeout, .. } = &step.kind {
-                writeln!(
+            match &step.kind {
+                StepKind::WaitHealthy { timeout, .. } => writeln!(
                     f,
                     "       until it says `running healthy` (at most {} s)",
                     timeout.as_secs()
-                )?;
+                )?,
+                StepKind::VerifyBinary {
+                    platform,
+                    require_static,
+                } => writeln!(
+                    f,
+                    "       then copy the entrypoint out and read its ELF header: architecture {}{}",
+                    platform
+                        .as_ref()
+                        .map_or("as the image says".to_owned(), |p| p.arch.clone()),
+                    if *require_static {
+                        ", statically linked"
+                    } else {
+                        ""
+                    }
+                )?,
+                _ => {}
             }
             writeln!(f, "       on failure: {}", step.hint)?;
         }
@@ -424,7 +458,10 @@ mod tests {
                 plan:
                   1. [build] DOCKER_BUILDKIT=1 /usr/bin/docker build --file docker/Dockerfile.minimal --build-arg VERSION=0.1.0 --build-arg GIT_REVISION=abc1234 --build-arg CREATED=2026-01-02T03:04:05Z --build-arg SOURCE_URL=https://github.com/cv-containers/cv --iidfile /tmp/xtask-docker/image-id .
                        on failure: the build failed; the engine's output above names the failing step (a compile error is fixed in the source; a certificate error fetching crates needs --ca-bundle; a missing base image needs --base-images standin and `cargo xtask base-images`); nothing was tagged
-                  2. [tag] /usr/bin/docker tag <image-id> cv:minimal
+                  2. [verify] /usr/bin/docker create <image-id>
+                       then copy the entrypoint out and read its ELF header: architecture as the image says, statically linked
+                       on failure: the image's entrypoint is not a binary for the platform it claims; check the Dockerfile's cross-compilation (TARGETARCH, --platform=$BUILDPLATFORM); nothing was tagged
+                  3. [tag] /usr/bin/docker tag <image-id> cv:minimal
                        on failure: tagging the new image failed; is the engine still running?
             "#]],
         );
@@ -456,13 +493,16 @@ mod tests {
                        on failure: the stand-in base image cv-standin/rust:1.95.0 is missing: make it with `cargo xtask base-images`
                   2. [build] DOCKER_BUILDKIT=1 /usr/bin/docker build --file docker/Dockerfile.minimal --progress plain --build-arg VERSION=0.1.0 --build-arg GIT_REVISION=abc1234 --build-arg CREATED=2026-01-02T03:04:05Z --build-arg SOURCE_URL=https://github.com/cv-containers/cv --build-arg RUST_IMAGE=cv-standin/rust:1.95.0 --secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt --secret 'id=canary,src=/tmp/canary file' --iidfile /tmp/xtask-docker/image-id .
                        on failure: the build failed; the engine's output above names the failing step (a compile error is fixed in the source; a certificate error fetching crates needs --ca-bundle; a missing base image needs --base-images standin and `cargo xtask base-images`); nothing was tagged
-                  3. [tag] /usr/bin/docker tag <image-id> cv-test-minimal:1
+                  3. [verify] /usr/bin/docker create <image-id>
+                       then copy the entrypoint out and read its ELF header: architecture as the image says, statically linked
+                       on failure: the image's entrypoint is not a binary for the platform it claims; check the Dockerfile's cross-compilation (TARGETARCH, --platform=$BUILDPLATFORM); nothing was tagged
+                  4. [tag] /usr/bin/docker tag <image-id> cv-test-minimal:1
                        on failure: tagging the new image failed; is the engine still running?
-                  4. [cleanup] /usr/bin/docker rm --force cv-test-run
+                  5. [cleanup] /usr/bin/docker rm --force cv-test-run
                        on failure: removing an earlier container of this name failed
-                  5. [run] /usr/bin/docker run --detach --name cv-test-run --publish 127.0.0.1::8080 cv-test-minimal:1
+                  6. [run] /usr/bin/docker run --detach --name cv-test-run --publish 127.0.0.1::8080 cv-test-minimal:1
                        on failure: the container did not start; is the port already taken? try --port 0
-                  6. [wait] /usr/bin/docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' cv-test-run
+                  7. [wait] /usr/bin/docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' cv-test-run
                        until it says `running healthy` (at most 120 s)
                        on failure: the container did not turn healthy; see `docker logs cv-test-run`
             "#]],
@@ -495,11 +535,14 @@ mod tests {
                        on failure: the stand-in base image cv-standin/alpine:3 is missing: make it with `cargo xtask base-images`
                   3. [build] /usr/bin/docker buildx build --file docker/Dockerfile.prod --builder cross --quiet --no-cache --platform linux/arm64 --build-arg VERSION=1.2.3 --build-arg GIT_REVISION=abc1234 --build-arg CREATED=2026-01-02T03:04:05Z --build-arg SOURCE_URL=https://github.com/cv-containers/cv --build-arg RUST_IMAGE=cv-standin/rust:1.95.0 --build-arg RUNTIME_IMAGE=cv-standin/alpine:3 --load --iidfile /tmp/xtask-docker/image-id .
                        on failure: the build failed; the engine's output above names the failing step (a compile error is fixed in the source; a certificate error fetching crates needs --ca-bundle; a missing base image needs --base-images standin and `cargo xtask base-images`); nothing was tagged
-                  4. [tag] /usr/bin/docker tag <image-id> cv:prod
+                  4. [verify] /usr/bin/docker create <image-id>
+                       then copy the entrypoint out and read its ELF header: architecture arm64
+                       on failure: the image's entrypoint is not a binary for the platform it claims; check the Dockerfile's cross-compilation (TARGETARCH, --platform=$BUILDPLATFORM); nothing was tagged
+                  5. [tag] /usr/bin/docker tag <image-id> cv:prod
                        on failure: tagging the new image failed; is the engine still running?
-                  5. [tag] /usr/bin/docker tag <image-id> 127.0.0.1:5000/cv:prod
+                  6. [tag] /usr/bin/docker tag <image-id> 127.0.0.1:5000/cv:prod
                        on failure: tagging the new image failed; is the engine still running?
-                  6. [push, retried] /usr/bin/docker push 127.0.0.1:5000/cv:prod
+                  7. [push, retried] /usr/bin/docker push 127.0.0.1:5000/cv:prod
                        on failure: the push failed; check that the registry is up and that you are logged in (`docker login`); a plain-HTTP registry must be listed in the daemon's insecure-registries (127.0.0.1 is by default)
             "#]],
         );
@@ -527,7 +570,7 @@ mod tests {
     }
 
     #[test]
-    fn the_build_is_the_only_step_before_tagging_and_is_never_retried() {
+    fn tags_come_only_after_the_build_and_its_check() {
         // Nothing half-tagged: every tag comes after the build, and pushes after tags.
         let mut opts = options(Mode::Prod);
         opts.registry_image = Some(opts.image.in_registry("r.example").unwrap());
@@ -538,12 +581,16 @@ mod tests {
             kinds,
             [
                 &StepKind::Build,
+                &StepKind::VerifyBinary {
+                    platform: None,
+                    require_static: false
+                },
                 &StepKind::Tag,
                 &StepKind::Tag,
                 &StepKind::Push
             ]
         );
-        let tag = &plan.steps[1];
+        let tag = &plan.steps[2];
         assert_eq!(
             tag.command_line(Some("sha256:ab")),
             "/usr/bin/docker tag sha256:ab cv:prod"

@@ -95,6 +95,8 @@ pub struct ImageFacts {
     pub platform: String,
     pub version: Option<String>,
     pub revision: Option<String>,
+    pub architecture: String,
+    pub entrypoint: Vec<String>,
 }
 
 impl ImageFacts {
@@ -112,6 +114,11 @@ impl ImageFacts {
             layers: json["RootFS"]["Layers"].as_array().map_or(0, Vec::len),
             user: text(&json["Config"]["User"]),
             platform: format!("{}/{}", text(&json["Os"]), text(&json["Architecture"])),
+            architecture: text(&json["Architecture"]),
+            entrypoint: json["Config"]["Entrypoint"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default(),
             version: label("org.opencontainers.image.version"),
             revision: label("org.opencontainers.image.revision"),
         }
@@ -138,6 +145,8 @@ pub struct Summary {
     pub build_time: Duration,
     pub pushed: Option<String>,
     pub url: Option<String>,
+    /// What the entrypoint turned out to be.
+    pub binary: Option<String>,
 }
 
 impl Summary {
@@ -149,6 +158,7 @@ impl Summary {
             build_time: outcome.build_time,
             pushed: outcome.pushed.clone(),
             url: outcome.url.clone(),
+            binary: outcome.binary.clone(),
         }
     }
 }
@@ -184,6 +194,9 @@ impl fmt::Display for Summary {
             &facts.user
         };
         writeln!(f, "  user        {user}")?;
+        if let Some(binary) = &self.binary {
+            writeln!(f, "  binary      {binary}")?;
+        }
         writeln!(f, "  build time  {:.1} s", self.build_time.as_secs_f64())?;
         match self.steps {
             Some(s) => writeln!(f, "  cached      {} of {} steps", s.cached, s.total)?,
@@ -287,6 +300,7 @@ mod tests {
             build_time: Duration::from_millis(41_900),
             pushed: None,
             url: Some("http://127.0.0.1:8080/".into()),
+            binary: Some("/usr/local/bin/cv: ELF amd64, static".into()),
         };
         expect![[r#"
             summary:
@@ -297,6 +311,7 @@ mod tests {
               size        4.12 MB (4123456 bytes)
               layers      3
               user        65532:65532
+              binary      /usr/local/bin/cv: ELF amd64, static
               build time  41.9 s
               cached      4 of 8 steps
               labels      version 0.1.0, revision abc1234

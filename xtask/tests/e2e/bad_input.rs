@@ -196,3 +196,87 @@ pub fn not_available_yet() -> TestResult {
     }
     Ok(())
 }
+
+/// An image that claims arm64 but holds an amd64 binary (what a cross-compile that forgot its
+/// target produces) is refused before it is tagged.
+pub fn wrong_architecture_is_refused_untagged() -> TestResult {
+    if !engine("wrong_architecture_is_refused_untagged")? {
+        return Ok(());
+    }
+    crate::support::minimal_image()?; // makes sure the stand-in images exist
+    let dir = temp_dir("wrong-arch")?;
+    let dockerfile = dir.join("Dockerfile");
+    std::fs::write(
+        &dockerfile,
+        "FROM --platform=$BUILDPLATFORM cv-standin/alpine:3 AS host\n\
+         FROM scratch\nCOPY --from=host /bin/busybox /busybox\nENTRYPOINT [\"/busybox\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let tag = unique("wrong-arch");
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--dockerfile",
+            dockerfile.to_str().unwrap_or_default(),
+            "--platform",
+            "linux/arm64",
+            "--tag",
+            &tag,
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_one_clear_error(
+        &out,
+        "/busybox is an amd64 binary, but the image says its platform is arm64",
+        &tag,
+    )
+}
+
+/// `--dry-run` prints the plan on stdout and runs none of it.
+pub fn dry_run_runs_nothing() -> TestResult {
+    if !engine("dry_run_runs_nothing")? {
+        return Ok(());
+    }
+    let tag = unique("dry-run");
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--tag",
+            &tag,
+            "--run",
+            "--name",
+            &tag,
+            "--dry-run",
+        ],
+        &[],
+    );
+    let stdout = crate::support::text(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "--dry-run failed:\n{}",
+            crate::support::text(&out.stderr)
+        ));
+    }
+    for want in [
+        "detected: Docker client",
+        "[build]",
+        "[verify]",
+        "[tag]",
+        "[run]",
+        "[wait]",
+        "on failure:",
+    ] {
+        if !stdout.contains(want) {
+            return Err(format!("the plan lacks {want:?}:\n{stdout}"));
+        }
+    }
+    if crate::support::image_exists(&tag) || crate::support::docker_ok(&["inspect", &tag]).is_ok() {
+        return Err(format!("--dry-run made {tag}"));
+    }
+    Ok(())
+}

@@ -39,6 +39,14 @@ fn main() -> std::process::ExitCode {
         ),
         trial("bad_input::not_available_yet", bad_input::not_available_yet),
         trial(
+            "bad_input::wrong_architecture_is_refused_untagged",
+            bad_input::wrong_architecture_is_refused_untagged,
+        ),
+        trial(
+            "bad_input::dry_run_runs_nothing",
+            bad_input::dry_run_runs_nothing,
+        ),
+        trial(
             "minimal::builds_with_a_summary",
             minimal::builds_with_a_summary,
         ),

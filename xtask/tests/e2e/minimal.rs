@@ -20,20 +20,23 @@ macro_rules! image {
     }};
 }
 
+/// The machine's architecture in OCI's words.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
 pub fn builds_with_a_summary() -> TestResult {
     let built = image!("builds_with_a_summary");
     let summary = &built.stdout;
     for want in [
         format!("image       {}", built.image),
         "user        65532:65532".to_owned(),
-        format!(
-            "platform    linux/{}",
-            match std::env::consts::ARCH {
-                "x86_64" => "amd64",
-                "aarch64" => "arm64",
-                other => other,
-            }
-        ),
+        format!("binary      /usr/local/bin/cv: ELF {}, static", host_arch()),
+        format!("platform    linux/{}", host_arch()),
         format!("labels      version 0.1.0, revision {}", built.revision),
     ] {
         if !summary.contains(&want) {
