@@ -43,10 +43,10 @@ Examples:
     cargo xtask docker --mode prod --secret id=npmrc,src=$HOME/.npmrc
 
 Environment:
-  CV_BASE_IMAGES   Default for --base-images
-  CV_CA_BUNDLE     Default for --ca-bundle
-  SOURCE_DATE_EPOCH  When set, the image's `created` label (seconds since 1970) for reproducible builds
-  DOCKER_HOST      Which engine to talk to";
+  CV_BASE_IMAGES     Default for --base-images
+  CV_CA_BUNDLE       Default for --ca-bundle
+  SOURCE_DATE_EPOCH  The image's `created` time, in seconds since 1970 (reproducible builds)
+  DOCKER_HOST        Which engine to talk to";
 
 /// Build a container image of the CV application
 ///
@@ -126,11 +126,17 @@ pub struct Docker {
     name: Option<String>,
 
     /// Base images: the public ones, or local stand-ins from `cargo xtask base-images`
-    #[arg(long, value_enum, env = "CV_BASE_IMAGES", default_value_t = BaseImages::Public)]
+    #[arg(
+        long,
+        value_enum,
+        env = "CV_BASE_IMAGES",
+        hide_env_values = true,
+        default_value_t = BaseImages::Public
+    )]
     base_images: BaseImages,
 
     /// Extra CA certificates for steps that fetch crates (passed as secret `ca_bundle`)
-    #[arg(long, env = "CV_CA_BUNDLE", value_name = "FILE")]
+    #[arg(long, env = "CV_CA_BUNDLE", hide_env_values = true, value_name = "FILE")]
     ca_bundle: Option<PathBuf>,
 
     /// Print the detected builder and the plan, run nothing
@@ -488,6 +494,13 @@ mod tests {
     #[test]
     fn port_and_name_need_run() {
         assert!(Cli::try_parse_from(["docker", "--mode", "dev", "--port", "1"]).is_err());
+    }
+
+    #[test]
+    fn help_teaches() {
+        use clap::CommandFactory;
+        let help = Cli::command().name("cargo xtask docker").render_long_help().to_string();
+        expect_test::expect_file!["help.txt"].assert_eq(&help);
     }
 
     #[test]
