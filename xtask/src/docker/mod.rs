@@ -136,7 +136,12 @@ pub struct Docker {
     base_images: BaseImages,
 
     /// Extra CA certificates for steps that fetch crates (passed as secret `ca_bundle`)
-    #[arg(long, env = "CV_CA_BUNDLE", hide_env_values = true, value_name = "FILE")]
+    #[arg(
+        long,
+        env = "CV_CA_BUNDLE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     ca_bundle: Option<PathBuf>,
 
     /// Print the detected builder and the plan, run nothing
@@ -499,7 +504,10 @@ mod tests {
     #[test]
     fn help_teaches() {
         use clap::CommandFactory;
-        let help = Cli::command().name("cargo xtask docker").render_long_help().to_string();
+        let help = Cli::command()
+            .name("cargo xtask docker")
+            .render_long_help()
+            .to_string();
         expect_test::expect_file!["help.txt"].assert_eq(&help);
     }
 
