@@ -94,9 +94,8 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn(metrics::tag_route))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        // For the JSON responses; the page arrives already gzipped, which this layer leaves be.
         .layer(CompressionLayer::new())
-        // Outside compression, so it sees the Content-Encoding compression chose.
-        .layer(middleware::map_response(page::etag_per_encoding))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,

