@@ -32,6 +32,12 @@ else
     set --
 fi
 
+# Crates are fetched at run time here: on a network that intercepts TLS, the CA bundle given as
+# the `ca_bundle` secret (CV_CA_BUNDLE in docker-compose.dev.yml) is what cargo must trust.
+if [ -s /run/secrets/ca_bundle ]; then
+    export CARGO_HTTP_CAINFO=/run/secrets/ca_bundle
+fi
+
 # cargo and rustup need a writable HOME only for files they would not keep; /tmp is a tmpfs.
 export HOME=/tmp
 cd "$workspace"
