@@ -2,12 +2,13 @@
 //!
 //! The route label is the matched route *template* (`/api/posts/{slug}`), never the raw path, so a
 //! client cannot grow the label set without bound; requests no route matched share `unmatched`.
+//! The method label is bounded the same way: the standard methods by name, anything else `other`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -152,19 +153,37 @@ pub(crate) async fn track(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let route = response
         .extensions()
         .get::<RouteTemplate>()
         .map_or("unmatched", |template| template.0.as_str());
     metrics.record(
-        &method,
+        method,
         route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// The method as a label value. HTTP lets a client send any token as a method, so the raw
+/// method would let one client create unbounded series; only RFC 9110's methods and PATCH are
+/// kept by name.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`.
@@ -205,5 +224,15 @@ mod tests {
             "{text}"
         );
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let made_up = Method::from_bytes(b"XYZZYPLUGH").unwrap();
+        assert_eq!(method_label(&made_up), "other");
+        // Lower-case `get` is a different (extension) method to HTTP, not GET.
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
     }
 }

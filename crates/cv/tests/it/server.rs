@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::support::http::RawConn;
 use crate::support::{AppBuilder, BIN, describe, run_bounded, spawn_app, stderr_lines};
 
 #[test]
@@ -153,6 +154,39 @@ fn metrics_count_requests_by_route_template_and_status() {
             .is_some_and(|rev| !rev.is_empty()),
         "cv_build_info has no revision"
     );
+}
+
+#[test]
+fn made_up_methods_do_not_grow_the_metrics_label_set() {
+    let app = spawn_app();
+    let methods: Vec<String> = (0..20)
+        .map(|i| format!("MADEUP{i}{}", "X".repeat(150)))
+        .collect();
+    for method in &methods {
+        let mut conn = RawConn::connect(app.addr);
+        let request = format!(
+            "{method} /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            app.addr
+        );
+        conn.write(request.as_bytes()).unwrap();
+        let response = conn
+            .read_response()
+            .expect("a response to a made-up method");
+        assert_eq!(response.status, 405, "{method}");
+    }
+    let text = app.get("/metrics").text();
+    assert!(
+        !text.contains("MADEUP"),
+        "a made-up method became a label value:\n{text}"
+    );
+    let samples = parse_samples(&text);
+    let other = find(
+        &samples,
+        "cv_http_requests_total",
+        &[("method", "other"), ("route", "/healthz")],
+    )
+    .unwrap_or_else(|| panic!("no method=\"other\" sample for /healthz in:\n{text}"));
+    assert_eq!(other.value, methods.len() as f64);
 }
 
 #[test]
