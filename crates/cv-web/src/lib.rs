@@ -2,7 +2,7 @@
 //!
 //! [`app`] builds the whole [`Router`] from an [`AppState`], so tests drive it in-process with
 //! `tower::ServiceExt::oneshot`; [`serve`] runs it on a bound listener until a shutdown future
-//! resolves, finishing in-flight requests first.
+//! resolves, finishing in-flight requests first, within a bounded grace period.
 
 mod api;
 mod auth;
@@ -12,6 +12,7 @@ mod page;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
@@ -21,7 +22,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cv_resume::Resume;
 use cv_store::Store;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tower_http::compression::CompressionLayer;
 
 pub use api::MAX_REQUEST_BYTES;
@@ -103,16 +108,80 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`app`] on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// in-flight requests; idle keep-alive connections are closed at once.
+/// How long a client may take to send a request's head (request line and headers). Without a
+/// bound, a client that sends `GET / HTTP/1.1\r\n` and then nothing holds a connection forever
+/// (slowloris); after it, hyper closes the connection.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How [`serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Connections still open when the grace period ran out, and closed mid-request.
+    pub cut: usize,
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves; then stops accepting, closes idle
+/// keep-alive connections at once and lets in-flight requests finish for up to `grace`. A
+/// connection still open after that (a client trickling a body, say) is dropped, so a stop
+/// request is always honoured within `grace`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    grace: Duration,
+) -> Stopped {
+    let service = TowerToHyperService::new(app(state));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    // Every connection's task, so the ones left after the grace period can be aborted.
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: pause rather than spin on the error.
+                tracing::warn!(error = %err, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Responses are written whole; Nagle's algorithm would only delay their last segment.
+        let _ = stream.set_nodelay(true);
+        // No upgrades: the app has no WebSocket or CONNECT route.
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        connections.spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(grace, async {
+        graceful.shutdown().await;
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_ok() {
+        return Stopped { cut: 0 };
+    }
+    while connections.try_join_next().is_some() {}
+    let cut = connections.len();
+    connections.shutdown().await;
+    tracing::warn!(
+        connections = cut,
+        grace_seconds = grace.as_secs_f64(),
+        "grace period over: cut the connections still open"
+    );
+    Stopped { cut }
 }
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {

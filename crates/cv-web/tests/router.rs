@@ -685,9 +685,14 @@ async fn serve_answers_on_a_real_socket_and_stops_on_shutdown() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cv_web::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(cv_web::serve(
+        listener,
+        state,
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
 
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -704,5 +709,46 @@ async fn serve_answers_on_a_real_socket_and_stops_on_shutdown() {
     let result = tokio::time::timeout(std::time::Duration::from_secs(2), server)
         .await
         .expect("serve stops within 2 s of the shutdown signal");
-    result.unwrap().unwrap();
+    assert_eq!(result.unwrap(), cv_web::Stopped { cut: 0 });
+}
+
+#[tokio::test]
+async fn a_trickling_request_is_cut_when_the_grace_period_ends() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let state = AppState::new(&example(), store, None, "testrev").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let grace = Duration::from_millis(300);
+    let server = tokio::spawn(cv_web::serve(
+        listener,
+        state,
+        async {
+            let _ = stopped.await;
+        },
+        grace,
+    ));
+
+    // A POST whose body never arrives in full: it keeps its connection busy forever.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let signalled = Instant::now();
+    stop.send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve stops once the grace period is over")
+        .unwrap();
+    assert_eq!(stopped, cv_web::Stopped { cut: 1 });
+    let took = signalled.elapsed();
+    assert!(took >= grace && took < grace * 3, "stopped after {took:?}");
 }

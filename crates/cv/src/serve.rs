@@ -1,8 +1,9 @@
 //! `cv serve`: logging, configuration from flags and environment, the store, the listener and
-//! graceful shutdown on SIGTERM/SIGINT.
+//! graceful shutdown on SIGTERM/SIGINT, bounded by a grace period.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -32,6 +33,26 @@ pub(crate) struct ServeArgs {
     /// Log format on stdout
     #[arg(long, env = "CV_LOG", value_enum, default_value_t = LogFormat::Json)]
     log: LogFormat,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before their connections
+    /// are cut (Docker's stop timeout is 10 s)
+    #[arg(
+        long,
+        env = "CV_SHUTDOWN_GRACE",
+        value_name = "SECS",
+        default_value = "5",
+        value_parser = parse_grace
+    )]
+    shutdown_grace: Duration,
+}
+
+/// A grace period in seconds, fractions allowed; zero means "cut at once".
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|grace| *grace <= Duration::from_secs(3600))
+        .ok_or_else(|| "expected a number of seconds from 0 to 3600, such as 5 or 0.5".to_owned())
 }
 
 /// How log lines look.
@@ -59,7 +80,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let stopped = runtime.block_on(async {
         // Handlers are installed before the listening line, so a supervisor that signals as
         // soon as it sees that line gets a graceful stop, not the default (death by signal).
         let signals = ShutdownSignals::install()?;
@@ -70,14 +91,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .local_addr()
             .context("cannot read the bound address")?;
         tracing::info!(addr = %addr, data_dir = %args.data_dir.display(), "listening");
-        cv_web::serve(listener, state, signals.wait())
-            .await
-            .context("server failed")
+        anyhow::Ok(cv_web::serve(listener, state, signals.wait(), args.shutdown_grace).await)
     })?;
     // The runtime (and every clone of the store in the router) is gone before the final close.
-    drop(runtime);
+    // A store call still running on a blocking thread is not waited for without bound: the
+    // SQLite transaction it is in either commits or is rolled back by the next open.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     store.close().context("cannot close the database cleanly")?;
-    tracing::info!("stopped");
+    tracing::info!(connections_cut = stopped.cut, "stopped");
     Ok(())
 }
 
@@ -161,6 +182,16 @@ impl ShutdownSignals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grace_periods_are_bounded_seconds() {
+        assert_eq!(parse_grace("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_grace("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_grace("0"), Ok(Duration::ZERO));
+        for bad in ["", "-1", "soon", "NaN", "inf", "3601"] {
+            assert!(parse_grace(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn token_files_are_trimmed_and_blank_means_none() {

@@ -249,3 +249,75 @@ fn kill_9_during_a_write_burst_keeps_every_acknowledged_post() {
         lost.len()
     );
 }
+
+/// A POST that sends one body byte and then nothing would keep the process alive forever after
+/// SIGTERM; the grace period bounds the drain, the connection is cut and the exit is still clean.
+#[test]
+fn a_stalled_request_is_cut_after_the_grace_period() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut app = AppBuilder::new()
+        .data_dir(&data_dir)
+        .env("CV_SHUTDOWN_GRACE", "1")
+        .spawn();
+    app.create_post(&json!({"slug": "kept", "title": "Kept", "body": "x"}));
+    let mut conn = RawConn::connect(app.addr);
+    let head = format!(
+        "POST /api/posts HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        app.addr
+    );
+    conn.write(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let signalled = Instant::now();
+    app.signal(libc::SIGTERM);
+    let status = app
+        .wait_exit_and_drain(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running 5 s after SIGTERM\n{}", app.output()));
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", app.output());
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "exited {took:?} after SIGTERM with a 1 s grace period"
+    );
+    let cut_line = app
+        .stdout_lines()
+        .into_iter()
+        .find(|line| line.contains("grace period over"))
+        .unwrap_or_else(|| panic!("no log line about cut connections\n{}", app.output()));
+    let cut: serde_json::Value = serde_json::from_str(&cut_line).unwrap();
+    assert_eq!(cut["connections"], 1, "{cut_line}");
+    let wal = data_dir.join("cv.sqlite3-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "the store was not closed after the cut");
+}
+
+/// Slowloris: a request line and then silence. hyper's header-read timeout (10 s) closes the
+/// connection; before it was set, the connection stayed open for good.
+#[test]
+fn a_request_head_that_never_ends_is_closed_after_the_header_timeout() {
+    use std::io::{Read, Write};
+    let app = AppBuilder::new().spawn();
+    let mut stream = TcpStream::connect(app.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let result = stream.read_to_end(&mut answer);
+    let took = started.elapsed();
+    assert!(
+        result.is_ok()
+            || result
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the connection was not closed within 20 s: {result:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(15),
+        "closed after {took:?}, expected about 10 s"
+    );
+    // The server still serves everyone else.
+    assert_eq!(app.get("/healthz").status, 200);
+}

@@ -38,6 +38,8 @@ const CV_ENV: &[&str] = &[
     "CV_LOG",
     "CV_API_TOKEN",
     "CV_API_TOKEN_FILE",
+    "CV_SHUTDOWN_GRACE",
+    "RUST_LOG",
 ];
 
 /// The shared JSON Resume sample, or `None` (with the reason printed) when this checkout does not
