@@ -1,11 +1,14 @@
 //! Reading a résumé file with a size bound: the crate's only IO.
 //!
-//! The bound is checked twice: on the metadata (cheap refusal of a big file) and while reading,
-//! because the metadata of a pipe, a device or a file still being written does not tell the size.
+//! Only regular files are read (symbolic links are followed): opening a FIFO blocks until a
+//! writer appears, and a device such as `/dev/zero` never ends, so both are refused by their
+//! type before they are opened. The size bound is checked twice: on the metadata (cheap refusal
+//! of a big file) and while reading, because a file still being written may grow.
 
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, FileType};
 use std::io::{self, Read};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use crate::issue::{Issue, ParseError};
@@ -21,6 +24,12 @@ pub enum LoadError {
     Unreadable { path: PathBuf, source: io::Error },
     #[error("{}: is a directory, expected a JSON Resume file", .path.display())]
     IsDirectory { path: PathBuf },
+    #[error("{}: is a {kind}, expected a regular JSON Resume file", .path.display())]
+    NotAFile {
+        path: PathBuf,
+        /// What it is instead: `FIFO`, `character device`, `block device` or `socket`.
+        kind: &'static str,
+    },
     #[error("{}: is empty, expected a JSON Resume document", .path.display())]
     Empty { path: PathBuf },
     #[error("{}: is too large: {}, the limit is {limit} bytes", .path.display(), Size(*.size))]
@@ -55,6 +64,7 @@ impl LoadError {
         match self {
             Self::Unreadable { path, .. }
             | Self::IsDirectory { path }
+            | Self::NotAFile { path, .. }
             | Self::Empty { path }
             | Self::TooLarge { path, .. }
             | Self::NotUtf8 { path, .. }
@@ -89,18 +99,45 @@ pub fn load(path: &Path) -> Result<Resume, LoadError> {
     })
 }
 
+/// Refuses anything but a regular file, naming what it is.
+fn check_type(path: &Path, file_type: FileType) -> Result<(), LoadError> {
+    let kind = if file_type.is_file() {
+        return Ok(());
+    } else if file_type.is_dir() {
+        return Err(LoadError::IsDirectory {
+            path: path.to_owned(),
+        });
+    } else if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    };
+    Err(LoadError::NotAFile {
+        path: path.to_owned(),
+        kind,
+    })
+}
+
 fn read_bounded(path: &Path) -> Result<String, LoadError> {
     let unreadable = |source| LoadError::Unreadable {
         path: path.to_owned(),
         source,
     };
+    // Checked on the path before opening (opening a FIFO would block), and again on the open
+    // file in case the path was swapped in between.
+    check_type(
+        path,
+        std::fs::metadata(path).map_err(unreadable)?.file_type(),
+    )?;
     let file = File::open(path).map_err(unreadable)?;
     let metadata = file.metadata().map_err(unreadable)?;
-    if metadata.is_dir() {
-        return Err(LoadError::IsDirectory {
-            path: path.to_owned(),
-        });
-    }
+    check_type(path, metadata.file_type())?;
     if metadata.len() > MAX_BYTES {
         return Err(LoadError::TooLarge {
             path: path.to_owned(),

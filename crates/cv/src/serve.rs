@@ -71,9 +71,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let resume = crate::render::load_resume(args.resume.as_deref())?;
     let token = api_token()?;
     let store = Store::open(&args.data_dir)?;
-    if token.is_none() {
-        tracing::warn!("no CV_API_TOKEN or CV_API_TOKEN_FILE: blog writes are disabled");
-    }
+    let token = match token {
+        Ok(token) => Some(token),
+        Err(reason) => {
+            tracing::warn!("{reason}: blog writes are disabled");
+            None
+        }
+    };
     let state = AppState::new(&resume, store.clone(), token, crate::REVISION)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -132,24 +136,71 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The largest API token file read: a token is one line, and a bound keeps `/dev/zero` or a
+/// wrongly named big file from being read into memory.
+const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
 /// The write token: `CV_API_TOKEN`, else the trimmed content of the file `CV_API_TOKEN_FILE`
-/// names (a Docker secret). A named file that cannot be read is an error, not "no token".
-fn api_token() -> anyhow::Result<Option<ApiToken>> {
-    if let Ok(text) = std::env::var("CV_API_TOKEN")
-        && let Some(token) = ApiToken::new(&text)
-    {
-        return Ok(Some(token));
-    }
+/// names (a Docker secret). A named file that cannot be read is an error, not "no token"; with
+/// no usable token, `Err` says why writes are disabled, for the startup warning.
+fn api_token() -> anyhow::Result<Result<ApiToken, String>> {
+    let blank_env = match std::env::var("CV_API_TOKEN") {
+        Ok(text) => match ApiToken::new(&text) {
+            Some(token) => return Ok(Ok(token)),
+            None => !text.is_empty(),
+        },
+        Err(_) => false,
+    };
     match std::env::var_os("CV_API_TOKEN_FILE") {
-        Some(path) if !path.is_empty() => read_token_file(Path::new(&path)),
-        _ => Ok(None),
+        Some(path) if !path.is_empty() => {
+            let path = Path::new(&path);
+            Ok(read_token_file(path)?.ok_or_else(|| {
+                format!(
+                    "the API token file {} named by CV_API_TOKEN_FILE is empty",
+                    path.display()
+                )
+            }))
+        }
+        _ if blank_env => Ok(Err("CV_API_TOKEN is blank".to_owned())),
+        _ => Ok(Err("no CV_API_TOKEN or CV_API_TOKEN_FILE".to_owned())),
     }
 }
 
+/// The token in a regular file (symbolic links followed) of at most [`MAX_TOKEN_FILE_BYTES`];
+/// `None` when it is blank. A FIFO would block the start for good and a device may never end,
+/// so anything else is refused by its type before it is opened.
 fn read_token_file(path: &Path) -> anyhow::Result<Option<ApiToken>> {
-    let text = std::fs::read_to_string(path).with_context(|| {
+    use std::io::Read;
+    let context = || {
         format!(
             "cannot read the API token file {} named by CV_API_TOKEN_FILE",
+            path.display()
+        )
+    };
+    let is_file = |meta: &std::fs::Metadata| -> anyhow::Result<()> {
+        anyhow::ensure!(
+            meta.is_file(),
+            "the API token file {} named by CV_API_TOKEN_FILE is not a regular file",
+            path.display()
+        );
+        Ok(())
+    };
+    is_file(&std::fs::metadata(path).with_context(context)?)?;
+    let file = std::fs::File::open(path).with_context(context)?;
+    is_file(&file.metadata().with_context(context)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TOKEN_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(context)?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= MAX_TOKEN_FILE_BYTES,
+        "the API token file {} named by CV_API_TOKEN_FILE is over {MAX_TOKEN_FILE_BYTES} bytes; \
+         it should hold only the token",
+        path.display()
+    );
+    let text = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "the API token file {} named by CV_API_TOKEN_FILE is not UTF-8 text",
             path.display()
         )
     })?;
@@ -204,5 +255,27 @@ mod tests {
         let missing = dir.path().join("missing");
         let err = read_token_file(&missing).unwrap_err();
         assert!(format!("{err:#}").contains("CV_API_TOKEN_FILE"));
+    }
+
+    #[test]
+    fn token_files_must_be_small_regular_files() {
+        // /dev/zero used to be read until memory ran out (2.3 GB seen).
+        let err = read_token_file(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the API token file /dev/zero named by CV_API_TOKEN_FILE is not a regular file"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, "x".repeat(5000)).unwrap();
+        let err = read_token_file(&big).unwrap_err();
+        assert!(err.to_string().contains("over 4096 bytes"), "{err}");
+        assert!(
+            err.to_string().contains(&big.display().to_string()),
+            "{err}"
+        );
+        let exact = dir.path().join("exact");
+        std::fs::write(&exact, "y".repeat(4096)).unwrap();
+        assert!(read_token_file(&exact).unwrap().is_some());
     }
 }

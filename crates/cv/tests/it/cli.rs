@@ -8,8 +8,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    closed_port, cv_command, decode_entities, describe, example_resume, read_json, run_bounded,
-    run_cv, sample_resume, spawn_app, stderr_lines,
+    closed_port, cv_command, decode_entities, describe, example_resume, mkfifo, read_json,
+    run_bounded, run_cv, sample_resume, spawn_app, stderr_lines,
 };
 
 const QUICK: Duration = Duration::from_secs(10);
@@ -150,6 +150,15 @@ fn validate_missing_file_is_one_line_error() {
 fn validate_directory_is_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     assert_load_error(dir.path());
+}
+
+/// Opening a FIFO for reading blocks until a writer appears: validate used to hang forever.
+#[test]
+fn validate_fifo_is_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resume.json");
+    mkfifo(&path);
+    assert_load_error(&path);
 }
 
 #[test]

@@ -189,6 +189,69 @@ fn made_up_methods_do_not_grow_the_metrics_label_set() {
     assert_eq!(other.value, methods.len() as f64);
 }
 
+/// `cv serve` with its environment and a fresh data directory, run to completion (bounded).
+fn serve_output(env: &[(&str, &std::ffi::OsStr)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = crate::support::cv_command();
+    cmd.arg("serve")
+        .current_dir(dir.path())
+        .env("CV_ADDR", "127.0.0.1:0")
+        .env("CV_DATA_DIR", dir.path().join("data"));
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    run_bounded(cmd, Duration::from_secs(10))
+}
+
+/// A refusal to start: exit 1 and one `error:` line on stderr containing every `needles`.
+#[track_caller]
+fn assert_refused_start(output: &Output, needles: &[&str]) {
+    assert_eq!(output.status.code(), Some(1), "{}", describe(output));
+    let lines = stderr_lines(output);
+    assert_eq!(lines.len(), 1, "{}", describe(output));
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    for needle in needles {
+        assert!(lines[0].contains(needle), "{needle:?} not in {}", lines[0]);
+    }
+}
+
+/// FIFOs used to hang the start forever and /dev/zero to be read until memory ran out.
+#[test]
+fn serve_refuses_special_files_as_resume_and_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    crate::support::mkfifo(&fifo);
+    let shown = fifo.display().to_string();
+    let output = serve_output(&[("CV_RESUME", fifo.as_os_str())]);
+    assert_refused_start(&output, &[&shown, "FIFO"]);
+    let output = serve_output(&[("CV_API_TOKEN_FILE", fifo.as_os_str())]);
+    assert_refused_start(
+        &output,
+        &[&shown, "CV_API_TOKEN_FILE", "not a regular file"],
+    );
+    let output = serve_output(&[("CV_API_TOKEN_FILE", "/dev/zero".as_ref())]);
+    assert_refused_start(&output, &["/dev/zero", "not a regular file"]);
+}
+
+/// The warning used to say "no CV_API_TOKEN or CV_API_TOKEN_FILE" although the file was named.
+#[test]
+fn an_empty_token_file_is_named_in_the_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "\n").unwrap();
+    let app = AppBuilder::new()
+        .token(crate::support::Token::File(path.clone()))
+        .spawn();
+    let warning = app
+        .stdout_lines()
+        .into_iter()
+        .find(|line| line.contains("writes are disabled"))
+        .unwrap_or_else(|| panic!("no warning about disabled writes\n{}", app.output()));
+    assert!(warning.contains(&path.display().to_string()), "{warning}");
+    assert!(warning.contains("is empty"), "{warning}");
+    assert!(!warning.contains("no CV_API_TOKEN"), "{warning}");
+}
+
 #[test]
 fn data_dir_is_created_0700_with_database_file_0600() {
     let app = spawn_app();
