@@ -1,9 +1,14 @@
 //! The one error type of the HTTP layer and its mapping to the contract's JSON error bodies.
 //!
 //! Every refusal a client can cause has its own variant with a fixed status and code; anything
-//! else is `Internal`, whose cause is logged here and never sent to the client.
+//! else is `Internal`, whose cause is logged here and never sent to the client. Error responses
+//! made by axum itself (405 for a known path with another method) get the same JSON body from
+//! [`json_error_bodies`].
 
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -128,6 +133,75 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Middleware: gives an error response that has no body of ours (no `Content-Type`; axum's 405
+/// is the one the router makes) the contract's JSON body, keeping its status and headers
+/// (`Allow` on a 405). Errors hyper answers before the app sees a request (a 431 for headers
+/// over its limit, a 400 for a malformed request line) are outside the app's reach.
+pub(crate) async fn json_error_bodies(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_error = status.is_client_error() || status.is_server_error();
+    if !is_error || response.headers().contains_key(header::CONTENT_TYPE) {
+        return response;
+    }
+    let (mut parts, _empty) = response.into_parts();
+    let (code, message) = if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = parts
+            .headers
+            .get(header::ALLOW)
+            .and_then(|allow| allow.to_str().ok())
+            .unwrap_or_default();
+        // The method is echoed only when it is a standard one: a made-up method can be any
+        // token of any length.
+        let shown = if method_is_standard(&method) {
+            method.as_str()
+        } else {
+            "this method"
+        };
+        (
+            "method_not_allowed".to_owned(),
+            format!("{shown} is not allowed here; allowed: {allowed}"),
+        )
+    } else {
+        let reason = status.canonical_reason().unwrap_or("error");
+        (
+            reason.to_ascii_lowercase().replace([' ', '-'], "_"),
+            reason.to_owned(),
+        )
+    };
+    let body = ErrorBody {
+        error: &code,
+        message,
+        field: None,
+    };
+    let Ok(bytes) = serde_json::to_vec(&body) else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn method_is_standard(method: &axum::http::Method) -> bool {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .contains(method)
 }
 
 impl From<cv_store::StoreError> for ApiError {

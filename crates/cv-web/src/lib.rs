@@ -98,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/tags", get(api::list_tags))
         .route_layer(middleware::from_fn(metrics::tag_route))
         .fallback(not_found)
+        .layer(middleware::from_fn(error::json_error_bodies))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         // For the JSON responses; the page arrives already gzipped, which this layer leaves be.
         .layer(CompressionLayer::new())

@@ -475,3 +475,31 @@ fn unknown_slug_is_404_not_found() {
     );
     assert_unchanged(&app, &before);
 }
+
+/// axum's 405 used to have an empty body; it now has the JSON error body and keeps `Allow`.
+#[test]
+fn wrong_method_on_a_known_path_is_405_with_a_json_body_and_allow() {
+    let (app, before) = seeded();
+    let bearer = app.bearer();
+    for (method, path, allowed) in [
+        ("DELETE", "/api/tags", "GET"),
+        ("PATCH", "/api/posts/seed", "DELETE"),
+        ("POST", "/", "GET"),
+    ] {
+        let response = app.request(
+            method,
+            path,
+            &[
+                ("Authorization", bearer.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(b"{}"),
+        );
+        assert_error(&response, 405, "method_not_allowed", None);
+        let allow = response.header("allow").unwrap_or_default();
+        assert!(allow.contains(allowed), "{method} {path}: Allow {allow:?}");
+        let message = response.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(method), "{message}");
+    }
+    assert_unchanged(&app, &before);
+}
