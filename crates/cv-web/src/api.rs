@@ -189,6 +189,16 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     // an object that misses fields. `IgnoredAny` checks without building anything.
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
         .map_err(|err| ApiError::InvalidJson(err.to_string()))?;
+    // serde's derive also maps a JSON array onto a struct, field by field in declaration
+    // order, so `["slug","title","body"]` would be a post. The API's inputs are objects with
+    // named fields; any other valid JSON is a document of the wrong shape: 422 invalid_field
+    // with no single field at fault.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::InvalidField {
+            field: None,
+            message: "expected a JSON object".to_owned(),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let field = field_of(&err);
@@ -273,6 +283,24 @@ mod tests {
             (422, Some("colour".into()))
         );
         assert_eq!(field(parse_json(b"[1,2]")), (422, None));
+    }
+
+    #[test]
+    fn only_objects_are_inputs() {
+        // The same fields as an array used to be accepted as a post.
+        for body in [
+            r#"["slug","t","b"]"#,
+            r#" ["slug","t","b",[],true,false]"#,
+            "\"x\"",
+            "5",
+            "null",
+        ] {
+            assert_eq!(field(parse_json(body.as_bytes())), (422, None), "{body}");
+            let Err(err) = parse_json::<NewPost>(body.as_bytes()) else {
+                panic!("{body} accepted");
+            };
+            assert_eq!(err.to_string(), "expected a JSON object");
+        }
     }
 
     #[test]

@@ -503,3 +503,20 @@ fn wrong_method_on_a_known_path_is_405_with_a_json_body_and_allow() {
     }
     assert_unchanged(&app, &before);
 }
+
+/// serde's derive maps a JSON array onto a struct, so the fields as an array were a post.
+#[test]
+fn a_json_array_body_is_422_expected_an_object() {
+    let (app, before) = seeded();
+    for body in [
+        r#"["array-post","T","b"]"#,
+        r#"["array-post","T","b",[],true,false]"#,
+    ] {
+        let response = post(&app, body);
+        assert_error(&response, 422, "invalid_field", None);
+        assert_eq!(response.json()["message"], "expected a JSON object");
+    }
+    let response = app.write_json("PUT", "/api/posts/seed", r#"["T","b"]"#);
+    assert_error(&response, 422, "invalid_field", None);
+    assert_unchanged(&app, &before);
+}
