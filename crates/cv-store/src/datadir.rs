@@ -45,6 +45,17 @@ pub(crate) fn prepare(data_dir: &Path) -> Result<PathBuf> {
     match fs::metadata(data_dir) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => return Err(fail("it exists and is not a directory".into())),
+        // A symbolic link whose target is missing: creating the directory would fail with
+        // "File exists", which sends the operator looking for a file that is not there.
+        Err(_) if fs::symlink_metadata(data_dir).is_ok_and(|meta| meta.is_symlink()) => {
+            let target = fs::read_link(data_dir)
+                .map(|target| target.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            return Err(fail(format!(
+                "it is a dangling symbolic link (to {target}, which does not exist or cannot \
+                 be reached)"
+            )));
+        }
         // Any other lookup failure (missing, a parent that is a file, no search permission)
         // is reported by the attempt to create it, which names the real cause.
         Err(_) => {

@@ -46,6 +46,15 @@ pub enum StoreError {
         supported: i64,
     },
 
+    /// The database file is not a SQLite database, or SQLite found it damaged. The store does
+    /// not try to repair or replace it: it may hold the only copy of the posts.
+    #[error(
+        "database {path} is not a SQLite database or is corrupt; move it aside (or restore it \
+         from a backup) and start again, and cv creates a new, empty one",
+        path = path.display()
+    )]
+    Corrupt { path: PathBuf },
+
     /// Any other SQLite failure (disk full, corrupt file, I/O error).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

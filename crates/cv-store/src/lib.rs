@@ -78,10 +78,35 @@ impl Store {
     /// created with mode 0700 and a new database file with mode 0600.
     pub fn open(data_dir: &Path) -> Result<Store> {
         let db_path = datadir::prepare(data_dir)?;
+        let conn = Self::connect(data_dir, &db_path).map_err(|err| match err {
+            // SQLite reads the file's header at the first statement; "not a database" or
+            // "malformed" there means the file, not the code, is at fault.
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+                if matches!(
+                    failure.code,
+                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+                ) =>
+            {
+                StoreError::Corrupt {
+                    path: db_path.clone(),
+                }
+            }
+            other => other,
+        })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                db_path,
+            }),
+        })
+    }
+
+    /// Opens the prepared database file, sets the connection up and migrates it.
+    fn connect(data_dir: &Path, db_path: &Path) -> Result<Connection> {
         // No CREATE flag: the file was just created with the right mode, and SQLite must not
         // re-create it with umask-dependent permissions should it vanish in between.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(&db_path, flags)?;
+        let mut conn = Connection::open_with_flags(db_path, flags)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
@@ -97,13 +122,8 @@ impl Store {
         // acknowledged survives those too; one fsync per blog write is a cost nobody notices.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        migrations::migrate(&mut conn, &db_path)?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
-                db_path,
-            }),
-        })
+        migrations::migrate(&mut conn, db_path)?;
+        Ok(conn)
     }
 
     /// The path of the database file.

@@ -136,8 +136,8 @@ fn a_file_that_is_not_a_database_is_an_error_not_a_panic() {
     let root = TempDir::new().unwrap();
     fs::write(root.path().join(DB_FILE), vec![0x42; 8192]).unwrap();
     let err = Store::open(root.path()).unwrap_err();
-    assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
-    assert!(err.to_string().contains("not a database"), "{err}");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a SQLite database"), "{err}");
 }
 
 const CHILD_ENV: &str = "CV_STORE_TEST_OPEN_AS_CHILD";
@@ -202,4 +202,48 @@ fn an_unwritable_directory_names_the_effective_uid() {
         )
     );
     assert!(!data.exists());
+}
+
+/// Creating the directory used to fail with "cannot create it: File exists".
+#[test]
+fn a_dangling_symlink_is_named_as_such() {
+    let root = TempDir::new().unwrap();
+    let link = root.path().join("data");
+    std::os::unix::fs::symlink(root.path().join("gone"), &link).unwrap();
+    let err = Store::open(&link).unwrap_err();
+    assert!(matches!(err, StoreError::DataDir { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("dangling symbolic link"), "{text}");
+    assert!(
+        text.contains(&root.path().join("gone").display().to_string()),
+        "{text}"
+    );
+    assert!(!text.contains("File exists"), "{text}");
+}
+
+/// A file that is not a database used to give "database error: file is not a database: Error
+/// code 26: file is not a database", with no path and no way forward.
+#[test]
+fn a_file_that_is_not_a_database_is_named_with_what_to_do() {
+    let root = TempDir::new().unwrap();
+    let data = root.path().join("data");
+    fs::create_dir(&data).unwrap();
+    let db = data.join(DB_FILE);
+    fs::write(
+        &db,
+        "this is not SQLite, but it is long enough to have a header...\n".repeat(20),
+    )
+    .unwrap();
+    let err = Store::open(&data).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&db.display().to_string()), "{text}");
+    assert!(text.contains("not a SQLite database"), "{text}");
+    assert!(text.contains("move it aside"), "{text}");
+    // The file is left as it was: it may be the only copy of the posts.
+    assert!(
+        fs::read_to_string(&db)
+            .unwrap()
+            .starts_with("this is not SQLite")
+    );
 }

@@ -253,6 +253,30 @@ fn an_empty_token_file_is_named_in_the_warning() {
 }
 
 #[test]
+fn serve_names_a_corrupt_database_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("cv.sqlite3");
+    std::fs::write(&db, "garbage, not a database\n".repeat(100)).unwrap();
+    let output = serve_output(&[("CV_DATA_DIR", data.as_os_str())]);
+    let shown = db.display().to_string();
+    assert_refused_start(&output, &[&shown, "not a SQLite database", "move it aside"]);
+    let line = &stderr_lines(&output)[0];
+    assert!(!line.contains("Error code"), "{line}");
+}
+
+#[test]
+fn serve_names_a_dangling_symlink_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("data");
+    std::os::unix::fs::symlink(dir.path().join("missing"), &link).unwrap();
+    let output = serve_output(&[("CV_DATA_DIR", link.as_os_str())]);
+    let shown = link.display().to_string();
+    assert_refused_start(&output, &[&shown, "dangling symbolic link"]);
+}
+
+#[test]
 fn data_dir_is_created_0700_with_database_file_0600() {
     let app = spawn_app();
     let dir_mode = std::fs::metadata(&app.data_dir)
