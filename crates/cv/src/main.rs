@@ -10,7 +10,8 @@ mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The git revision baked in by build.rs.
 pub(crate) const REVISION: &str = env!("CV_BUILD_REVISION");
@@ -49,7 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let result = match cli.command {
         Command::Validate { file } => return render::validate(&file),
         Command::Render { resume, out } => render::render(resume.as_deref(), &out),
@@ -63,6 +64,92 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses the command line with two departures from clap's handling of `env` fallbacks: an
+/// empty `CV_*` variable counts as unset (`CV_RESUME=` in a compose file means "the default",
+/// not "a value is required"), and an invalid value that came from a variable names it.
+fn parse_cli() -> Cli {
+    let mut command = ignore_empty_env(Cli::command());
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = match command.try_get_matches_from_mut(&args) {
+        Ok(matches) => matches,
+        Err(mut err) => {
+            if let Some(var) = env_behind(&err, &command, &args) {
+                err.insert(
+                    ContextKind::Suggested,
+                    ContextValue::StyledStrs(vec![
+                        format!("the value comes from the environment variable {var}").into(),
+                    ]),
+                );
+            }
+            err.exit()
+        }
+    };
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.format(&mut command).exit())
+}
+
+/// Drops the `env` fallback of every argument whose variable is set but empty. Changing the
+/// command rather than the environment: `std::env::remove_var` is unsafe in a program that
+/// may have threads.
+fn ignore_empty_env(mut command: clap::Command) -> clap::Command {
+    let is_empty = |arg: &clap::Arg| {
+        arg.get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty())
+    };
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, |sub| {
+            let empty: Vec<String> = sub
+                .get_arguments()
+                .filter(|arg| is_empty(arg))
+                .map(|arg| arg.get_id().to_string())
+                .collect();
+            empty
+                .into_iter()
+                .fold(sub, |sub, id| sub.mut_arg(id, |arg| arg.env(None::<&str>)))
+        });
+    }
+    command
+}
+
+/// The variable an invalid value came from: the argument clap blames has an `env` fallback
+/// that is set, and its flag is not on the command line.
+fn env_behind(
+    err: &clap::Error,
+    command: &clap::Command,
+    args: &[std::ffi::OsString],
+) -> Option<String> {
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(blamed)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let arg = command
+        .get_subcommands()
+        .flat_map(|sub| sub.get_arguments())
+        .find(|arg| {
+            arg.get_long().is_some_and(|long| {
+                let flag = format!("--{long}");
+                blamed == &flag || blamed.starts_with(&format!("{flag} "))
+            })
+        })?;
+    let long = format!("--{}", arg.get_long()?);
+    let on_command_line = args.iter().any(|given| {
+        given
+            .to_str()
+            .is_some_and(|given| given == long || given.starts_with(&format!("{long}=")))
+    });
+    let var = arg.get_env()?;
+    (!on_command_line && std::env::var_os(var).is_some()).then(|| var.to_string_lossy().into())
 }
 
 /// The error and its causes on one line, each joined by `: `. Many library errors already
@@ -85,7 +172,6 @@ fn one_line(err: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn causes_already_in_the_message_are_not_repeated() {

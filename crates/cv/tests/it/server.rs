@@ -421,3 +421,62 @@ fn serve_flags_override_their_environment_variables() {
     assert!(app.get("/").text().contains("Flagged Person"));
     assert!(data_dir.join("cv.sqlite3").is_file(), "--data-dir not used");
 }
+
+/// `CV_RESUME=` and friends (as a compose file's `CV_RESUME: ""` sets them) used to make clap
+/// fail with "a value is required for '--resume <FILE>'"; empty now means unset.
+#[test]
+fn empty_cv_variables_mean_their_defaults() {
+    let app = AppBuilder::new()
+        .env("CV_RESUME", "")
+        .env("CV_DATA_DIR", "")
+        .env("CV_LOG", "")
+        .env("CV_SHUTDOWN_GRACE", "")
+        .spawn();
+    // The embedded example CV, JSON logs (the harness found the listening line), ./data.
+    assert_eq!(app.get("/").status, 200);
+    assert_eq!(app.get("/readyz").status, 200, "{}", app.output());
+}
+
+/// An empty CV_ADDR is the default 0.0.0.0:8080 for serve, as it already was for healthcheck.
+/// The data directory is unusable so serve stops before binding the well-known port: the exit
+/// status (1 from serve, not 2 from the parser) shows the empty address was accepted.
+#[test]
+fn empty_cv_addr_is_the_default_for_serve_and_healthcheck() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let output = serve_output(&[("CV_ADDR", "".as_ref()), ("CV_DATA_DIR", file.as_os_str())]);
+    assert_refused_start(&output, &["data directory"]);
+
+    let mut cmd = crate::support::cv_command();
+    cmd.args(["healthcheck", "--timeout", "2"])
+        .env("CV_ADDR", "");
+    let output = run_bounded(cmd, Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("http://127.0.0.1:8080/healthz"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    for (var, value) in [
+        ("CV_ADDR", "nonsense"),
+        ("CV_LOG", "loud"),
+        ("CV_SHUTDOWN_GRACE", "soon"),
+    ] {
+        let output = serve_output(&[(var, value.as_ref())]);
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(var), "{var}={value}: {}", describe(&output));
+    }
+    // Given as a flag, the variable is not blamed.
+    let mut cmd = crate::support::cv_command();
+    cmd.args(["serve", "--addr", "nonsense"])
+        .env("CV_ADDR", "127.0.0.1:0");
+    let output = run_bounded(cmd, Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("CV_ADDR"));
+}
