@@ -1,5 +1,5 @@
 //! `cv serve`: logging, configuration from flags and environment, the store, the listener and
-//! graceful shutdown on SIGTERM/SIGINT, bounded by a grace period.
+//! graceful shutdown on SIGTERM/SIGINT/SIGHUP, bounded by a grace period.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -207,10 +207,14 @@ fn read_token_file(path: &Path) -> anyhow::Result<Option<ApiToken>> {
     Ok(ApiToken::new(&text))
 }
 
-/// SIGTERM (container stop) and SIGINT (Ctrl-C), registered up front.
+/// SIGTERM (container stop), SIGINT (Ctrl-C) and SIGHUP (the terminal went away), registered
+/// up front. SIGHUP's default action kills the process without closing the database, leaving
+/// `-wal` and `-shm` files behind; a server has no configuration to reload, so it stops
+/// gracefully like the other two.
 struct ShutdownSignals {
     terminate: Signal,
     interrupt: Signal,
+    hangup: Signal,
 }
 
 impl ShutdownSignals {
@@ -218,6 +222,7 @@ impl ShutdownSignals {
         Ok(ShutdownSignals {
             terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
             interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
         })
     }
 
@@ -225,6 +230,7 @@ impl ShutdownSignals {
         let name = tokio::select! {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
+            _ = self.hangup.recv() => "SIGHUP",
         };
         tracing::info!(signal = name, "shutting down: finishing in-flight requests");
     }

@@ -141,12 +141,27 @@ fn idle_sigint_exits_0_within_a_second() {
 }
 
 #[test]
+fn idle_sighup_exits_0_within_a_second() {
+    idle_exit_after(libc::SIGHUP);
+}
+
+#[test]
 fn graceful_exit_closes_the_database() {
+    graceful_exit_after(libc::SIGTERM);
+}
+
+/// SIGHUP used to kill the process (exit 129) with the write-ahead log left behind.
+#[test]
+fn sighup_exit_closes_the_database() {
+    graceful_exit_after(libc::SIGHUP);
+}
+
+fn graceful_exit_after(signal: libc::c_int) {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let mut app = AppBuilder::new().data_dir(&data_dir).spawn();
     app.create_post(&json!({"slug": "before-exit", "title": "Before exit", "body": "x"}));
-    app.signal(libc::SIGTERM);
+    app.signal(signal);
     let status = app.wait_exit(Duration::from_secs(5)).expect("exited");
     assert_eq!(status.code(), Some(0));
     // SQLite removes the write-ahead log when the last connection closes cleanly; a leftover,
