@@ -47,11 +47,31 @@ pub fn validate_slug(slug: &str) -> Result<()> {
 }
 
 /// Checks a title and returns it trimmed, which is how it is stored.
+///
+/// Control characters (C0, DEL, C1: NUL, escape sequences, line breaks) and the bidirectional
+/// embedding, override and isolate characters are refused: a title is one line shown in lists,
+/// feeds and terminals, where these would truncate it, inject terminal escapes, or reorder the
+/// text around it (U+202E makes `gpj.exe` read `exe.jpg`). The directional marks (U+200E,
+/// U+200F, U+061C) stay allowed: they only nudge neutral characters in right-to-left text.
 pub fn validate_title(title: &str) -> Result<String> {
     let trimmed = title.trim();
     let chars = trimmed.chars().count();
     if chars == 0 {
         return Err(StoreError::invalid("title", "must not be empty"));
+    }
+    if let Some((index, ch)) = trimmed
+        .chars()
+        .enumerate()
+        .find(|(_, ch)| ch.is_control() || is_bidi_control(*ch))
+    {
+        return Err(StoreError::invalid(
+            "title",
+            format!(
+                "must not contain control or bidirectional formatting characters, found \
+                 U+{:04X} at character {index}",
+                u32::from(ch)
+            ),
+        ));
     }
     if chars > MAX_TITLE_CHARS {
         return Err(StoreError::invalid(
@@ -116,6 +136,12 @@ pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>> {
     Ok(normalized)
 }
 
+/// The explicit bidirectional embeddings, overrides (U+202A..=U+202E) and isolates
+/// (U+2066..=U+2069).
+fn is_bidi_control(ch: char) -> bool {
+    matches!(ch, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn is_lower_alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
@@ -134,6 +160,43 @@ fn preview(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_refuse_control_and_bidi_override_characters() {
+        for bad in [
+            "nul\u{0}here",
+            "escape \u{1b}[31mred",
+            "two\nlines",
+            "tab\tinside",
+            "c1 \u{85} next line",
+            "del \u{7f}",
+            "evil\u{202E}gpj.exe",
+            "isolate \u{2066}x\u{2069}",
+        ] {
+            let err = validate_title(bad).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Invalid { field: "title", .. }),
+                "{bad:?}: {err:?}"
+            );
+        }
+        let err = validate_title("ab\u{202E}").unwrap_err();
+        assert!(err.to_string().contains("U+202E at character 2"), "{err}");
+        // Ordinary Unicode, right-to-left text and its marks are titles.
+        for good in [
+            "Über „Zitate“ — 日本語",
+            "שלום\u{200F} world",
+            "  trimmed\n",
+        ] {
+            assert!(validate_title(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn tags_refuse_control_and_bidi_characters() {
+        for bad in ["ru\u{0}st", "rust\u{202E}", "\u{2066}rust"] {
+            assert!(normalize_tags(&[bad.to_owned()]).is_err(), "{bad:?}");
+        }
+    }
 
     fn field_of(result: Result<impl std::fmt::Debug>) -> &'static str {
         match result {

@@ -520,3 +520,21 @@ fn a_json_array_body_is_422_expected_an_object() {
     assert_error(&response, 422, "invalid_field", None);
     assert_unchanged(&app, &before);
 }
+
+/// Titles used to accept NUL, terminal escapes and U+202E (which reverses the text after it).
+#[test]
+fn control_and_bidi_override_characters_in_titles_and_tags_are_422() {
+    let (app, before) = seeded();
+    for title in ["nul\u{0}", "\u{1b}[2J", "evil\u{202E}gpj.exe", "c1\u{9b}"] {
+        let body = json!({"slug": "controlled", "title": title, "body": "x"}).to_string();
+        assert_error(&post(&app, &body), 422, "invalid_field", Some("title"));
+    }
+    let body = json!({"slug": "controlled", "title": "T", "body": "x", "tags": ["ok\u{202E}"]});
+    assert_error(
+        &post(&app, &body.to_string()),
+        422,
+        "invalid_field",
+        Some("tags"),
+    );
+    assert_unchanged(&app, &before);
+}
