@@ -15,7 +15,8 @@ pub(crate) fn load_resume(path: Option<&Path>) -> anyhow::Result<Resume> {
     }
 }
 
-/// `cv validate FILE`: `FILE: valid`, or every issue as `FILE:LINE:COL: POINTER: MESSAGE`.
+/// `cv validate FILE`: `FILE: valid`, or every issue as `FILE:LINE:COL: POINTER: MESSAGE`, in
+/// the form of [`cv_resume::Issue`]'s `Display` (the whole document's empty pointer as `(root)`).
 pub(crate) fn validate(file: &Path) -> ExitCode {
     match cv_resume::load(file) {
         Ok(_) => {
@@ -24,14 +25,7 @@ pub(crate) fn validate(file: &Path) -> ExitCode {
         }
         Err(LoadError::Invalid { issues, .. }) => {
             for issue in &issues {
-                eprintln!(
-                    "{}:{}:{}: {}: {}",
-                    file.display(),
-                    issue.line,
-                    issue.column,
-                    issue.pointer,
-                    issue.message
-                );
+                eprintln!("{}:{issue}", file.display());
             }
             ExitCode::FAILURE
         }

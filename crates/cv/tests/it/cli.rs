@@ -114,6 +114,24 @@ fn validate_lists_every_error_with_file_line_column_and_pointer() {
     assert_eq!(found, expected, "{}", describe(&output));
 }
 
+/// The whole document's pointer is empty; it used to print as `FILE:1:1: : expected an object`.
+#[test]
+fn validate_names_the_root_readably() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("array.json");
+    std::fs::write(&path, "[]").unwrap();
+    let shown = path.display().to_string();
+    let output = run_cv(&["validate", &shown], QUICK);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let lines = stderr_lines(&output);
+    assert_eq!(lines.len(), 1, "{}", describe(&output));
+    assert!(
+        lines[0].starts_with(&format!("{shown}:1:1: (root): ")),
+        "{}",
+        lines[0]
+    );
+}
+
 /// A load failure: exit 1, exactly one `error: …` line on stderr that names the file.
 #[track_caller]
 fn assert_load_error(path: &Path) {
