@@ -33,7 +33,7 @@ pub use api::MAX_REQUEST_BYTES;
 pub use auth::{Access, ApiToken};
 pub use error::{ApiError, ErrorBody};
 pub use metrics::Metrics;
-pub use page::{RenderError, RenderedPage, render_html};
+pub use page::{CONTENT_SECURITY_POLICY, RenderError, RenderedPage, render_html};
 
 /// Everything a request handler needs; cheap to clone (every part is shared).
 #[derive(Clone, Debug)]
@@ -106,7 +106,19 @@ pub fn app(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        .layer(middleware::from_fn(nosniff))
         .with_state(state)
+}
+
+/// Middleware: `X-Content-Type-Options: nosniff` on every response, so a browser never reads a
+/// JSON body (which may quote a post's HTML) or the metrics text as a page.
+async fn nosniff(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// How long a client may take to send a request's head (request line and headers). Without a

@@ -154,17 +154,24 @@ pub(crate) async fn track(
 ) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
+    // The path only: a query string may carry anything a client typed.
+    let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let route = response
         .extensions()
         .get::<RouteTemplate>()
         .map_or("unmatched", |template| template.0.as_str());
-    metrics.record(
-        method,
-        route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    metrics.record(method, route, status, seconds);
+    // The access log: every request at debug (a busy server's info log stays quiet), a server
+    // error at warn so it is seen without turning debug on.
+    let millis = seconds * 1000.0;
+    if response.status().is_server_error() {
+        tracing::warn!(method, path, route, status, millis, "request");
+    } else {
+        tracing::debug!(method, path, route, status, millis, "request");
+    }
     response
 }
 

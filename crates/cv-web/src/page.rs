@@ -15,6 +15,13 @@ use flate2::write::GzEncoder;
 /// The stylesheet, inlined into the page so a static export opens from disk with no file beside it.
 const CSS: &str = include_str!("../templates/style.css");
 
+/// The page's Content-Security-Policy: no script, no fetches, no frames, no forms; its CSS is
+/// inline and images may come from https or data URLs. Sent as a header by the server and
+/// repeated in a `<meta>` tag so a static export opened from disk has it too (a `<meta>` policy
+/// cannot carry `frame-ancestors`, so this one does not use it).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src https: data:; base-uri 'none'; form-action 'none'";
+
 /// Why the page could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -33,6 +40,7 @@ struct CvPage<'a> {
     name: &'a str,
     title: String,
     css: &'static str,
+    csp: &'static str,
 }
 
 /// The HTML page of `resume`: valid HTML5, every string escaped, CSS inlined.
@@ -48,6 +56,7 @@ pub fn render_html(resume: &Resume) -> Result<String, RenderError> {
         name,
         title,
         css: CSS,
+        csp: CONTENT_SECURITY_POLICY,
     };
     Ok(page.render()?)
 }
@@ -127,6 +136,10 @@ impl RenderedPage {
                 ),
                 (header::ETAG, etag_value),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+                ),
                 vary,
             ],
             body.clone(),

@@ -343,7 +343,18 @@ fn render_without_resume_uses_the_example() {
         read_json(&out.join("cv.json")),
         read_json(&example_resume())
     );
-    assert!(out.join("index.html").is_file());
+    let html = std::fs::read_to_string(out.join("index.html")).expect("index.html written");
+    // Opened from disk there are no response headers: the policy travels in a meta tag, placed
+    // before the inline CSS it must cover.
+    let html = decode_entities(&html);
+    let meta = html
+        .find(concat!(
+            r#"<meta http-equiv="Content-Security-Policy" content="default-src 'none'; "#,
+            r#"style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'; "#,
+            r#"form-action 'none'">"#
+        ))
+        .unwrap_or_else(|| panic!("no Content-Security-Policy meta tag in:\n{html}"));
+    assert!(meta < html.find("<style").expect("inline CSS"));
 }
 
 // ---- cv healthcheck ----

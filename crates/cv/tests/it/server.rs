@@ -480,3 +480,76 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(!String::from_utf8_lossy(&output.stderr).contains("CV_ADDR"));
 }
+
+#[test]
+fn responses_carry_nosniff_and_the_page_a_content_security_policy() {
+    let app = spawn_app();
+    for path in [
+        "/",
+        "/cv.json",
+        "/api/posts",
+        "/api/posts/missing",
+        "/metrics",
+        "/healthz",
+    ] {
+        let response = app.get(path);
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    let page = app.get("/");
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    for directive in [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "img-src https: data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive:?} not in {csp:?}");
+    }
+    // The page's only styles are inline, which the policy allows; it has no script to block.
+    let html = page.text();
+    assert!(html.contains("<style>"), "the page lost its inline CSS");
+    assert!(
+        !html.contains("<script"),
+        "the page has a script the policy would block"
+    );
+    assert!(
+        !html.contains("<link"),
+        "the page loads a resource the policy would block"
+    );
+}
+
+#[test]
+fn every_request_is_logged_at_debug() {
+    let app = AppBuilder::new().env("RUST_LOG", "debug").spawn();
+    assert_eq!(app.get("/api/posts/missing?secret=1").status, 404);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let found = app.stdout_lines().into_iter().find(|line| {
+            line.contains(r#""message":"request""#) && line.contains("/api/posts/missing")
+        });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access log line\n{}",
+            app.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["level"], "DEBUG", "{line}");
+    assert_eq!(entry["method"], "GET", "{line}");
+    assert_eq!(entry["path"], "/api/posts/missing", "{line}");
+    assert_eq!(entry["route"], "/api/posts/{slug}", "{line}");
+    assert_eq!(entry["status"], 404, "{line}");
+    assert!(
+        !line.contains("secret"),
+        "the query string was logged: {line}"
+    );
+}
