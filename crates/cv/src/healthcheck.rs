@@ -27,6 +27,14 @@ const DEFAULT_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Flags of `cv healthcheck`.
 #[derive(Debug, Args)]
+#[command(after_long_help = "\
+Exit status 0 when the URL answers 200 within the timeout, 1 otherwise (with one line saying why).
+https URLs are verified against SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt.
+
+Examples:
+  cv healthcheck
+  cv healthcheck --url http://127.0.0.1:3000/readyz --timeout 2
+  HEALTHCHECK CMD [\"/cv\", \"healthcheck\"]      (in a Dockerfile)")]
 pub(crate) struct HealthcheckArgs {
     /// URL to probe (default: http://127.0.0.1:<port of CV_ADDR>/healthz)
     #[arg(long)]

@@ -20,7 +20,15 @@ pub(crate) const REVISION: &str = env!("CV_BUILD_REVISION");
 #[command(
     name = "cv",
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CV_BUILD_REVISION"), ")"),
-    about = "Render and serve a JSON Resume CV with a small blog API"
+    about = "Render and serve a JSON Resume CV with a small blog API",
+    after_long_help = "\
+Examples:
+  cv validate resume.json
+  cv render --resume resume.json --out site
+  CV_API_TOKEN=s3cret cv serve --resume resume.json
+  cv healthcheck
+
+Run `cv help COMMAND` or `cv COMMAND --help` for a command's flags and examples."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,11 +38,24 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a JSON Resume file and report every issue with its location
+    #[command(after_long_help = "\
+Prints `FILE: valid` and exits 0, or prints every issue on stderr as FILE:LINE:COL: POINTER: MESSAGE
+(POINTER is a JSON pointer; (root) is the whole document) and exits 1.
+
+Examples:
+  cv validate resume.json
+  cv validate resume.json 2> issues.txt || cat issues.txt")]
     Validate {
         /// The JSON Resume file
         file: PathBuf,
     },
     /// Write the CV as a static site: DIR/index.html and DIR/cv.json
+    #[command(after_long_help = "\
+index.html is self-contained (CSS inlined, no absolute URLs) and opens from disk.
+
+Examples:
+  cv render --out site
+  cv render --resume resume.json --out /srv/www/cv")]
     Render {
         /// The JSON Resume file (default: the embedded example CV)
         #[arg(long, value_name = "FILE")]

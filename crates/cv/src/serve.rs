@@ -15,6 +15,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 
 /// Flags of `cv serve`; each falls back to its environment variable.
 #[derive(Debug, Args)]
+#[command(after_long_help = SERVE_HELP)]
 pub(crate) struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = "CV_ADDR", default_value = "0.0.0.0:8080")]
@@ -33,8 +34,7 @@ pub(crate) struct ServeArgs {
     /// Log format on stdout
     #[arg(long, env = "CV_LOG", value_enum, default_value_t = LogFormat::Json)]
     log: LogFormat,
-    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before their connections
-    /// are cut (Docker's stop timeout is 10 s)
+    /// Seconds in-flight requests get after a stop signal before they are cut (Docker waits 10)
     #[arg(
         long,
         env = "CV_SHUTDOWN_GRACE",
@@ -54,6 +54,23 @@ fn parse_grace(text: &str) -> Result<Duration, String> {
         .filter(|grace| *grace <= Duration::from_secs(3600))
         .ok_or_else(|| "expected a number of seconds from 0 to 3600, such as 5 or 0.5".to_owned())
 }
+
+/// The end of `cv serve --help`: the token, which has no flag (a flag would show in `ps`).
+const SERVE_HELP: &str = "\
+Blog writes (POST, PUT, DELETE under /api/posts) need a bearer token, read from the environment:
+  CV_API_TOKEN=TOKEN         the token itself
+  CV_API_TOKEN_FILE=FILE     a file holding it (a Docker secret), trimmed; at most 4 KiB
+With neither, the server starts, logs a warning and answers every write 403 writes_disabled;
+reads show published posts only. Requests with the token also see drafts.
+
+An empty CV_* variable counts as unset.
+
+Examples:
+  cv serve
+  CV_ADDR=127.0.0.1:3000 CV_DATA_DIR=/var/lib/cv cv serve --log pretty
+  CV_API_TOKEN_FILE=/run/secrets/cv_token cv serve --resume /etc/cv/resume.json
+  curl -H 'Authorization: Bearer TOKEN' -H 'Content-Type: application/json' \\
+       -d '{\"slug\":\"hello\",\"title\":\"Hello\",\"body\":\"*hi*\"}' localhost:8080/api/posts";
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,8 +144,13 @@ fn init_logging(format: LogFormat) {
                     .with_writer(std::io::stdout),
             )
             .try_init(),
+        // Colour codes only on a terminal: in a file or a log collector they are noise.
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                    .with_writer(std::io::stdout),
+            )
             .try_init(),
     };
     if let Err(err) = result {

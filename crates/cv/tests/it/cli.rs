@@ -529,3 +529,25 @@ fn validate_never_panics_on_damaged_input() {
         }
     }
 }
+
+// ---- help ----
+
+#[test]
+fn help_has_examples_and_serve_help_explains_the_token() {
+    let output = run_cv(&["--help"], QUICK);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Examples:\n  cv validate"));
+    for command in ["validate", "render", "serve", "healthcheck"] {
+        let output = run_cv(&[command, "--help"], QUICK);
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains(&format!("Examples:\n  cv {command}")),
+            "{command}:\n{text}"
+        );
+    }
+    let output = run_cv(&["serve", "--help"], QUICK);
+    let text = String::from_utf8_lossy(&output.stdout);
+    for needle in ["CV_API_TOKEN=", "CV_API_TOKEN_FILE=", "403 writes_disabled"] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+}

@@ -481,6 +481,26 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     assert!(!String::from_utf8_lossy(&output.stderr).contains("CV_ADDR"));
 }
 
+/// `--log pretty` used to write colour escape codes into files and pipes.
+#[test]
+fn pretty_logs_have_no_colour_codes_when_stdout_is_not_a_terminal() {
+    // No token (a warning is logged) and an address that cannot be bound (so serve stops).
+    let output = serve_output(&[
+        ("CV_LOG", "pretty".as_ref()),
+        ("CV_ADDR", "192.0.2.1:9".as_ref()),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("writes are disabled"),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "colour codes in a pipe:\n{stdout:?}"
+    );
+}
+
 #[test]
 fn responses_carry_nosniff_and_the_page_a_content_security_policy() {
     let app = spawn_app();
