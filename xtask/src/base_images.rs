@@ -34,6 +34,23 @@ pub const STANDIN_DESCRIPTION: &str = "local stand-in, not the public image";
 /// for build scripts and bundled SQLite (gcc, libc6-dev, musl-gcc), and the CA bundle.
 const BUILDER_PACKAGES: &str = "gcc,libc6-dev,musl-tools,ca-certificates,pkg-config,make";
 
+/// The recipe of the stand-ins: a stand-in whose `io.cv.standin-recipe` label differs is rebuilt
+/// even without --force, so a change here reaches machines that made the old one. Bump it when
+/// what goes into an image changes. (2: the builder carries zig and cargo-zigbuild.)
+pub const RECIPE: &str = "2";
+
+/// What the builder stand-in has that the public `rust` image lacks, said in a label: the cross
+/// tools `--platform linux/arm64` needs. Dockerfile.minimal installs them when they are missing.
+const BUILDER_EXTRAS: &str = "zig and cargo-zigbuild for cross builds (not in the public image; \
+Dockerfile.minimal installs them there)";
+
+/// Names in zig's `lib/libc` and `lib/libc/include` that belong to operating systems the images
+/// never target. Leaving them out takes about 130 MB off the builder, which vfs copies on every
+/// build step; the zig in the stand-in then builds for Linux only.
+const ZIG_FOREIGN_OS: [&str; 7] = [
+    "windows", "mingw", "darwin", "freebsd", "netbsd", "openbsd", "wasi",
+];
+
 /// The Debian suite the builder stand-in is made from (the public `rust:*-bookworm` images' base).
 const DEBIAN_SUITE: &str = "bookworm";
 
@@ -106,6 +123,7 @@ impl Standin {
                 "LABEL io.cv.standin-for=\"{}\"",
                 self.stands_in_for(rust_version)
             ),
+            format!("LABEL io.cv.standin-recipe=\"{RECIPE}\""),
         ];
         match self {
             Standin::Rust => {
@@ -117,6 +135,7 @@ impl Standin {
                     format!("ENV RUST_VERSION={rust_version}"),
                     format!("ENV PATH={STANDARD_PATH_WITH_CARGO}"),
                     format!("LABEL io.cv.rust-toolchain=\"{rust_version}-{host}\""),
+                    format!("LABEL io.cv.standin-extras=\"{BUILDER_EXTRAS}\""),
                     "CMD [\"bash\"]".to_owned(),
                 ]);
             }
@@ -273,11 +292,19 @@ impl BaseImages {
         let mut summary = Vec::new();
         for standin in selected(self.only) {
             let tag = standin.tag(&rust_version);
-            if !self.force && image_exists(sh, &docker, &tag) {
-                println!("==> {tag}: exists, skipped (--force rebuilds it)");
-                summary.push((tag.clone(), image_size(sh, &docker, &tag), None));
-                continue;
+            let previous = image_recipe(sh, &docker, &tag);
+            match &previous {
+                Some(recipe) if !self.force && recipe == RECIPE => {
+                    println!("==> {tag}: exists, skipped (--force rebuilds it)");
+                    summary.push((tag.clone(), image_size(sh, &docker, &tag), None));
+                    continue;
+                }
+                Some(recipe) if recipe != RECIPE => println!(
+                    "==> {tag}: exists from stand-in recipe {recipe:?}, this is recipe {RECIPE}: rebuilding"
+                ),
+                _ => {}
             }
+            let previous_id = previous.and_then(|_| image_id(sh, &docker, &tag));
             println!(
                 "==> {tag}: building (stands in for {})",
                 standin.stands_in_for(&rust_version)
@@ -304,6 +331,26 @@ impl BaseImages {
             )?;
             let took = step.elapsed();
             println!("==> {tag}: done in {}", seconds(took));
+            // The replaced image would otherwise stay on disk untagged (1.3 GB under vfs). One
+            // still used by a container stays, and that is only a note.
+            if let Some(id) = previous_id
+                && image_id(sh, &docker, &tag).as_ref() != Some(&id)
+            {
+                match cmd!(sh, "{docker} image rm {id}")
+                    .quiet()
+                    .ignore_status()
+                    .output()
+                {
+                    Ok(out) if out.status.success() => {
+                        println!("--> removed the replaced image {id}")
+                    }
+                    Ok(out) => println!(
+                        "--> the replaced image {id} stays: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                    Err(e) => println!("--> the replaced image {id} stays: {e}"),
+                }
+            }
             summary.push((tag.clone(), image_size(sh, &docker, &tag), Some(took)));
         }
 
@@ -335,13 +382,26 @@ fn docker_client() -> PathBuf {
     }
 }
 
-fn image_exists(sh: &Shell, docker: &Path, tag: &str) -> bool {
-    cmd!(sh, "{docker} image inspect {tag}")
+/// The `io.cv.standin-recipe` label of an existing image: None when there is no such image,
+/// `Some("")` for a stand-in made before the label existed.
+fn image_recipe(sh: &Shell, docker: &Path, tag: &str) -> Option<String> {
+    let format = "{{index .Config.Labels \"io.cv.standin-recipe\"}}";
+    let recipe = cmd!(sh, "{docker} image inspect --format {format} {tag}")
         .quiet()
-        .ignore_stdout()
         .ignore_stderr()
-        .run()
-        .is_ok()
+        .read()
+        .ok()?;
+    Some(recipe.trim().trim_start_matches("<no value>").to_owned())
+}
+
+fn image_id(sh: &Shell, docker: &Path, tag: &str) -> Option<String> {
+    let format = "{{.Id}}";
+    cmd!(sh, "{docker} image inspect --format {format} {tag}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|id| id.trim().to_owned())
 }
 
 fn image_size(sh: &Shell, docker: &Path, tag: &str) -> Option<u64> {
@@ -443,6 +503,7 @@ fn make_rust_rootfs(sh: &Shell, rootfs: &Path, rust_version: &str) -> anyhow::Re
         bail!("the active rustc is `{version}`, not {rust_version}: install it with rustup");
     }
     let host = host_triple(sh)?;
+    let cross = CrossTools::find(sh)?;
 
     println!("--> debootstrap {DEBIAN_SUITE} from {mirror} (about a minute)");
     let step = Instant::now();
@@ -504,7 +565,106 @@ fn make_rust_rootfs(sh: &Shell, rootfs: &Path, rust_version: &str) -> anyhow::Re
         symlink(&target, cargo_bin.join(&name))
             .with_context(|| format!("linking {}", cargo_bin.join(&name).display()))?;
     }
-    Ok(())
+    cross.install(sh, rootfs)
+}
+
+/// zig and cargo-zigbuild as the host has them (scripts/setup-machine.sh installs both), for
+/// cross builds in the builder without emulation.
+struct CrossTools {
+    /// The directory holding the `zig` executable and its `lib/`.
+    zig_dir: PathBuf,
+    zig_version: String,
+    cargo_zigbuild: PathBuf,
+}
+
+impl CrossTools {
+    fn find(sh: &Shell) -> anyhow::Result<CrossTools> {
+        let missing =
+            "run scripts/setup-machine.sh (it installs PyPI's ziglang and cargo-zigbuild)";
+        // PyPI's ziglang puts zig inside the Python package; a zig on PATH may be a symlink to
+        // a distribution directory. Either way the directory holds `zig` and `lib/`.
+        let zig_dir = match which::which("zig") {
+            Ok(zig) => fs::canonicalize(&zig)
+                .with_context(|| format!("resolving {}", zig.display()))?
+                .parent()
+                .map(Path::to_path_buf)
+                .context("zig has no parent directory")?,
+            Err(_) => {
+                let script = "import os, ziglang; print(os.path.dirname(ziglang.__file__))";
+                let dir = cmd!(sh, "python3 -c {script}")
+                    .quiet()
+                    .ignore_stderr()
+                    .read()
+                    .map_err(|_| anyhow::anyhow!("zig not found: {missing}"))?;
+                PathBuf::from(dir.trim())
+            }
+        };
+        if !zig_dir.join("lib/libc").is_dir() {
+            bail!(
+                "{} has no lib/libc: not a zig distribution; {missing}",
+                zig_dir.display()
+            );
+        }
+        let zig = zig_dir.join("zig");
+        let zig_version = cmd!(sh, "{zig} version")
+            .quiet()
+            .read()
+            .with_context(|| format!("running {} version", zig.display()))?;
+        let cargo_zigbuild = which::which("cargo-zigbuild")
+            .map_err(|_| anyhow::anyhow!("cargo-zigbuild not found: {missing}"))?;
+        Ok(CrossTools {
+            zig_dir,
+            zig_version: zig_version.trim().to_owned(),
+            cargo_zigbuild,
+        })
+    }
+
+    /// zig under /usr/local/zig (linked from /usr/local/bin), cargo-zigbuild in CARGO_HOME/bin.
+    /// The host's cargo-zigbuild is linked against the host's glibc; the stand-in is the same
+    /// Debian release as the host (see scripts/setup-machine.sh), so it runs there unchanged.
+    fn install(&self, sh: &Shell, rootfs: &Path) -> anyhow::Result<()> {
+        let zig_home = rootfs.join("usr/local/zig");
+        println!(
+            "--> copying zig {} from {} (foreign-OS libc trees left out)",
+            self.zig_version,
+            self.zig_dir.display()
+        );
+        make_dir(&zig_home, 0o755)?;
+        let zig = self.zig_dir.join("zig");
+        let lib = self.zig_dir.join("lib");
+        cmd!(sh, "cp -a {zig} {lib} {zig_home}")
+            .run()
+            .context("copying zig")?;
+        for dir in [zig_home.join("lib/libc"), zig_home.join("lib/libc/include")] {
+            let entries: Vec<String> = fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .collect();
+            for name in zig_entries_to_prune(&entries) {
+                let path = dir.join(&name);
+                fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        let bin = rootfs.join("usr/local/bin");
+        make_dir(&bin, 0o755)?;
+        symlink("../zig/zig", bin.join("zig")).context("linking /usr/local/bin/zig")?;
+        let cargo_bin = rootfs.join("usr/local/cargo/bin/cargo-zigbuild");
+        fs::copy(&self.cargo_zigbuild, &cargo_bin)
+            .with_context(|| format!("copying {}", self.cargo_zigbuild.display()))?;
+        Ok(())
+    }
+}
+
+/// The directories of zig's libc trees that serve only operating systems other than Linux.
+pub fn zig_entries_to_prune(entries: &[String]) -> Vec<String> {
+    let mut prune: Vec<String> = entries
+        .iter()
+        .filter(|name| ZIG_FOREIGN_OS.iter().any(|os| name.contains(os)))
+        .cloned()
+        .collect();
+    prune.sort();
+    prune
 }
 
 /// The apt source files of the host, for the mirror debootstrap should use.
@@ -761,6 +921,56 @@ mod tests {
         assert_eq!(
             toolchain_entries_to_copy(&entries),
             ["bin", "etc", "lib", "libexec"]
+        );
+    }
+
+    #[test]
+    fn zig_keeps_linux_and_the_generic_musl_trees() {
+        let entries: Vec<String> = [
+            "any-windows-any",
+            "mingw",
+            "aarch64-linux-musl",
+            "x86_64-linux-musl",
+            "generic-musl",
+            "any-linux-any",
+            "musl",
+            "glibc",
+            "wasm-wasi-musl",
+            "wasi",
+            "any-darwin-any",
+            "generic-freebsd",
+            "x86_64-netbsd-none",
+            "aarch64-openbsd-none",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            zig_entries_to_prune(&entries),
+            [
+                "aarch64-openbsd-none",
+                "any-darwin-any",
+                "any-windows-any",
+                "generic-freebsd",
+                "mingw",
+                "wasi",
+                "wasm-wasi-musl",
+                "x86_64-netbsd-none",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_standin_names_its_recipe_and_the_builder_its_extras() {
+        for standin in Standin::ALL {
+            let changes = standin.import_changes("1.95.0", "x86_64-unknown-linux-gnu");
+            assert!(changes.contains(&format!("LABEL io.cv.standin-recipe=\"{RECIPE}\"")));
+        }
+        let builder = Standin::Rust.import_changes("1.95.0", "x86_64-unknown-linux-gnu");
+        assert!(
+            builder
+                .iter()
+                .any(|c| c.starts_with("LABEL io.cv.standin-extras=") && c.contains("zig"))
         );
     }
 

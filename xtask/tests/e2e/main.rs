@@ -5,6 +5,7 @@
 //! run created (containers, volumes, `cv-test-*` images) is removed after the last test.
 //! Without an engine the engine tests print why and pass; under CI=true they fail instead.
 
+mod arm64;
 mod bad_input;
 mod minimal;
 mod registry;
@@ -18,7 +19,7 @@ fn trial(name: &'static str, test: fn() -> support::TestResult) -> Trial {
 
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let trials = vec![
+    let mut trials = vec![
         trial("bad_input::unknown_mode", bad_input::unknown_mode),
         trial(
             "bad_input::missing_dockerfile",
@@ -84,6 +85,10 @@ fn main() -> std::process::ExitCode {
             registry::push_to_a_dead_registry_is_retried_then_fails,
         ),
     ];
+    trials.push(trial(
+        "arm64::binary_is_aarch64_static_and_runs_under_qemu",
+        arm64::binary_is_aarch64_static_and_runs_under_qemu,
+    ));
     let conclusion = libtest_mimic::run(&args, trials);
     support::cleanup();
     conclusion.exit_code()
