@@ -185,10 +185,12 @@ fn verify_binary(
         .context("cannot create a container from the new image")?;
     let source = format!("{container}:{path}");
     let copied = sh.cmd(client).args(["cp", &source, "-"]).quiet().output();
-    // The container was never started; removing it is bookkeeping, whatever `cp` did.
+    // The container was never started; removing it is bookkeeping, whatever `cp` did. With
+    // its anonymous volumes: each VOLUME of the image got one, which would otherwise be left
+    // behind by every build.
     let _ = sh
         .cmd(client)
-        .args(["rm", &container])
+        .args(["rm", "--volumes", &container])
         .quiet()
         .ignore_stdout()
         .run();
