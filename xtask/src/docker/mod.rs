@@ -148,9 +148,13 @@ pub struct Docker {
     #[arg(long)]
     dry_run: bool,
 
-    /// Dockerfile to build [default: docker/Dockerfile.<MODE>]
+    /// Dockerfile to build [default: docker/Dockerfile.<MODE> in the build context]
     #[arg(long, value_name = "FILE")]
     dockerfile: Option<PathBuf>,
+
+    /// Build context: a checkout of this workspace [default: the workspace root]
+    #[arg(long, value_name = "DIR")]
+    context: Option<PathBuf>,
 }
 
 impl Docker {
@@ -171,7 +175,8 @@ impl Docker {
         let work_dir = sh
             .create_temp_dir()
             .context("cannot make a temporary directory")?;
-        let inputs = gather_inputs(sh, work_dir.path())?;
+        let context = opts.context.clone().unwrap_or_else(paths::project_root);
+        let inputs = gather_inputs(sh, &context, work_dir.path())?;
         let plan = plan::plan(&opts, &detection, &inputs);
         if dry_run {
             print!("{plan}");
@@ -233,9 +238,34 @@ impl Docker {
             None => None,
         };
 
+        // Another checkout (a copy, a worktree) builds with its own Dockerfiles and sources.
+        let context = match self.context {
+            Some(dir) => {
+                let dir = cwd.join(dir);
+                ensure!(
+                    dir.is_dir(),
+                    "build context {} is not a directory (--context)",
+                    dir.display()
+                );
+                ensure!(
+                    dir.join("Cargo.toml").is_file(),
+                    "build context {} has no Cargo.toml: --context takes a checkout of this workspace",
+                    dir.display()
+                );
+                let dir = dir
+                    .canonicalize()
+                    .with_context(|| format!("cannot resolve {}", dir.display()))?;
+                let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+                (dir != root).then_some(dir)
+            }
+            None => None,
+        };
         let dockerfile = match self.dockerfile {
             Some(path) => cwd.join(path),
-            None => paths::docker_dir().join(format!("Dockerfile.{}", self.mode.name())),
+            None => context
+                .as_deref()
+                .map_or_else(paths::docker_dir, |dir| dir.join("docker"))
+                .join(format!("Dockerfile.{}", self.mode.name())),
         };
         ensure!(
             dockerfile.is_file(),
@@ -301,14 +331,16 @@ impl Docker {
             progress: self.progress,
             base_images: self.base_images,
             run,
+            context,
         })
     }
 }
 
-/// Reads the version and source URL from the workspace manifest, the revision from git and the
-/// creation time from SOURCE_DATE_EPOCH or the clock.
-fn gather_inputs(sh: &Shell, work_dir: &Path) -> anyhow::Result<Inputs> {
-    let manifest_path = paths::project_root().join("Cargo.toml");
+/// Reads the version and source URL from the build context's workspace manifest, the revision
+/// from its git checkout (`unknown` outside one) and the creation time from SOURCE_DATE_EPOCH or
+/// the clock.
+fn gather_inputs(sh: &Shell, context: &Path, work_dir: &Path) -> anyhow::Result<Inputs> {
+    let manifest_path = context.join("Cargo.toml");
     let manifest = sh.read_file(&manifest_path)?;
     let field = |name: &str| {
         workspace_package_field(&manifest, name).with_context(|| {
@@ -318,7 +350,7 @@ fn gather_inputs(sh: &Shell, work_dir: &Path) -> anyhow::Result<Inputs> {
             )
         })
     };
-    let revision = cmd!(sh, "git rev-parse --short HEAD")
+    let revision = cmd!(sh, "git -C {context} rev-parse --short HEAD")
         .quiet()
         .ignore_stderr()
         .read()
@@ -494,6 +526,36 @@ mod tests {
         let o = options(ANY).unwrap();
         assert_eq!(o.image.as_str(), "cv:minimal");
         assert!(o.run.is_none() && !o.push);
+    }
+
+    #[test]
+    fn context_must_be_a_workspace_checkout() {
+        let root = paths::project_root();
+        let o = options(&["--mode", "minimal", "--context", "."]).unwrap();
+        assert_eq!(o.context, None, "the workspace root itself is the default");
+        assert!(err(&["--context", "/nonexistent"]).contains("is not a directory (--context)"));
+        let e = err(&["--context", "xtask/src"]);
+        assert!(e.contains("has no Cargo.toml"), "{e}");
+        // A checkout elsewhere brings its own Dockerfile.
+        let crate_dir = root.join("xtask");
+        let o = options(&[
+            "--mode",
+            "minimal",
+            "--context",
+            "xtask",
+            "--dockerfile",
+            "Cargo.toml",
+        ])
+        .unwrap();
+        assert_eq!(o.context, Some(crate_dir.clone()));
+        let e = format!(
+            "{:#}",
+            options(&["--mode", "minimal", "--context", "xtask"]).unwrap_err()
+        );
+        assert!(
+            e.contains("xtask/docker/Dockerfile.minimal not found"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Options {
     pub progress: Progress,
     pub base_images: BaseImages,
     pub run: Option<RunOptions>,
+    /// The build context when it is not the workspace root (absolute).
+    pub context: Option<PathBuf>,
 }
 
 /// What `--run` starts.
@@ -205,11 +207,11 @@ pub fn plan(opts: &Options, detection: &Detection, inputs: &Inputs) -> Plan {
         // A docker-container builder keeps results in its own cache unless told to load them.
         build.push("--load".into());
     }
-    build.extend([
-        "--iidfile".into(),
-        iidfile.display().to_string(),
-        ".".into(),
-    ]);
+    let context = opts
+        .context
+        .as_ref()
+        .map_or_else(|| ".".to_owned(), |dir| dir.display().to_string());
+    build.extend(["--iidfile".into(), iidfile.display().to_string(), context]);
     steps.push(Step {
         env: detection.build_env(),
         ..step(
@@ -440,6 +442,7 @@ mod tests {
             progress: Progress::Auto,
             base_images: BaseImages::Public,
             run: None,
+            context: None,
         }
     }
 
@@ -567,6 +570,21 @@ mod tests {
         let run = plan.steps.iter().find(|s| s.kind == StepKind::Run).unwrap();
         expect!["/usr/bin/podman run --detach --name cv-dev --publish 127.0.0.1:8080:8080 cv:dev"]
             .assert_eq(&run.command_line(None));
+    }
+
+    #[test]
+    fn another_context_is_the_build_s_last_argument() {
+        let mut opts = options(Mode::Minimal);
+        opts.context = Some("/tmp/cv copy".into());
+        opts.dockerfile = "/tmp/cv copy/docker/Dockerfile.minimal".into();
+        let plan = plan(&opts, &detection(Builder::ClassicBuildKit), &inputs());
+        let build = plan
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Build)
+            .unwrap();
+        expect![[r#"DOCKER_BUILDKIT=1 /usr/bin/docker build --file '/tmp/cv copy/docker/Dockerfile.minimal' --build-arg VERSION=0.1.0 --build-arg GIT_REVISION=abc1234 --build-arg CREATED=2026-01-02T03:04:05Z --build-arg SOURCE_URL=https://github.com/cv-containers/cv --iidfile /tmp/xtask-docker/image-id '/tmp/cv copy'"#]]
+            .assert_eq(&build.command_line(None));
     }
 
     #[test]
