@@ -7,9 +7,13 @@
 
 mod arm64;
 mod bad_input;
+mod compose;
 mod minimal;
+mod prod;
+mod rebuild;
 mod registry;
 mod support;
+mod tls;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -75,6 +79,39 @@ fn main() -> std::process::ExitCode {
         trial(
             "minimal::run_flag_rebuilds_from_cache_and_serves",
             minimal::run_flag_rebuilds_from_cache_and_serves,
+        ),
+        trial(
+            "prod::builds_under_30_mb_as_non_root",
+            prod::builds_under_30_mb_as_non_root,
+        ),
+        trial("prod::binary_is_the_real_one", prod::binary_is_the_real_one),
+        trial(
+            "prod::runs_as_65532_serves_the_cv_and_turns_healthy",
+            prod::runs_as_65532_serves_the_cv_and_turns_healthy,
+        ),
+        trial(
+            "prod::stops_in_under_two_seconds",
+            prod::stops_in_under_two_seconds,
+        ),
+        trial(
+            "prod::read_only_and_no_capabilities_keep_posts_in_a_volume",
+            prod::read_only_and_no_capabilities_keep_posts_in_a_volume,
+        ),
+        trial(
+            "prod::canary_secret_is_nowhere_in_the_image",
+            prod::canary_secret_is_nowhere_in_the_image,
+        ),
+        trial(
+            "compose::prod_compose_up_healthy_and_hardened",
+            compose::prod_compose_up_healthy_and_hardened,
+        ),
+        trial(
+            "tls::outgoing_tls_verifies_against_the_image_bundle",
+            tls::outgoing_tls_verifies_against_the_image_bundle,
+        ),
+        trial(
+            "rebuild::source_change_reuses_the_dependency_layer",
+            rebuild::source_change_reuses_the_dependency_layer,
         ),
         trial(
             "registry::push_to_the_local_registry",

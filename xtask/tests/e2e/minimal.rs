@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    CA_BUNDLE, Container, Kind, TestResult, docker, docker_ok, engine, http, minimal_image,
-    remember, sample_resume, text, tree_fingerprint, unique, xtask,
+    Built, CA_BUNDLE, Container, Kind, TestResult, assert_canary_nowhere, docker, docker_ok,
+    engine, http, minimal_image, remember, sample_resume, text, tree_fingerprint, unique, xtask,
 };
 
 const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,7 +58,11 @@ pub fn builds_with_a_summary() -> TestResult {
 }
 
 pub fn binary_is_the_real_one() -> TestResult {
-    let built = image!("binary_is_the_real_one");
+    check_binary_is_the_real_one(image!("binary_is_the_real_one"))
+}
+
+/// Also run on the prod image.
+pub fn check_binary_is_the_real_one(built: &Built) -> TestResult {
     let out = docker_ok(&["run", "--rm", &built.image, "--version"])?;
     let want = format!("cv 0.1.0 ({})", built.revision);
     if out != want {
@@ -95,7 +99,7 @@ pub fn has_no_shell() -> TestResult {
     remember(Kind::Container, &name);
     docker_ok(&["create", "--name", &name, &built.image])?;
     let exported = docker(&["export", &name]).map_err(|e| e.to_string())?;
-    let _ = docker(&["rm", &name]);
+    let _ = docker(&["rm", "--volumes", &name]);
     let files = tar_names(&exported.stdout);
     let shells: Vec<&String> = files
         .iter()
@@ -135,9 +139,13 @@ fn tar_names(tar: &[u8]) -> Vec<String> {
 }
 
 pub fn runs_as_65532_serves_the_cv_and_turns_healthy() -> TestResult {
-    let built = image!("runs_as_65532_serves_the_cv_and_turns_healthy");
+    check_serves_as_65532_and_turns_healthy(image!("runs_as_65532_serves_the_cv_and_turns_healthy"))
+}
+
+/// Also run on the prod image.
+pub fn check_serves_as_65532_and_turns_healthy(built: &Built) -> TestResult {
     let sample = sample_resume()?;
-    let name = unique("serve");
+    let name = per_image(built, "serve");
     let mount;
     let mut options = vec!["--publish", "127.0.0.1::8080"];
     if let Some((path, _)) = &sample {
@@ -201,8 +209,12 @@ pub fn runs_as_65532_serves_the_cv_and_turns_healthy() -> TestResult {
 }
 
 pub fn stops_in_under_two_seconds() -> TestResult {
-    let built = image!("stops_in_under_two_seconds");
-    let name = unique("stop");
+    check_stops_in_under_two_seconds(image!("stops_in_under_two_seconds"))
+}
+
+/// Also run on the prod image.
+pub fn check_stops_in_under_two_seconds(built: &Built) -> TestResult {
+    let name = per_image(built, "stop");
     let container = Container::start(&name, &["--publish", "127.0.0.1::8080"], &built.image, &[])?;
     container.wait_serving(SERVE_TIMEOUT)?;
     let started = Instant::now();
@@ -220,6 +232,13 @@ pub fn stops_in_under_two_seconds() -> TestResult {
         return Err(format!("the server exited {code} on SIGTERM, want 0"));
     }
     Ok(())
+}
+
+/// A container or volume name unique to this run and image: the minimal and prod checks run
+/// side by side.
+fn per_image(built: &Built, what: &str) -> String {
+    let repository = built.image.split(':').next().unwrap_or(&built.image);
+    format!("{repository}-{what}")
 }
 
 /// The data directory the image declares, from its environment (CV_DATA_DIR) and workdir.
@@ -257,8 +276,14 @@ fn data_dir(image: &str) -> Result<String, String> {
 }
 
 pub fn read_only_and_no_capabilities_keep_posts_in_a_volume() -> TestResult {
-    let built = image!("read_only_and_no_capabilities_keep_posts_in_a_volume");
-    let volume = unique("data");
+    check_read_only_keeps_posts_in_a_volume(image!(
+        "read_only_and_no_capabilities_keep_posts_in_a_volume"
+    ))
+}
+
+/// Also run on the prod image.
+pub fn check_read_only_keeps_posts_in_a_volume(built: &Built) -> TestResult {
+    let volume = per_image(built, "data");
     remember(Kind::Volume, &volume);
     docker_ok(&["volume", "create", &volume])?;
     let mount = format!("{volume}:{}", data_dir(&built.image)?);
@@ -277,7 +302,7 @@ pub fn read_only_and_no_capabilities_keep_posts_in_a_volume() -> TestResult {
         "--env",
         &token_env,
     ];
-    let name = unique("readonly");
+    let name = per_image(built, "readonly");
     let auth = format!("Bearer {token}");
     let headers = [
         ("Authorization", auth.as_str()),
@@ -311,31 +336,7 @@ pub fn read_only_and_no_capabilities_keep_posts_in_a_volume() -> TestResult {
 }
 
 pub fn canary_secret_is_nowhere_in_the_image() -> TestResult {
-    let built = image!("canary_secret_is_nowhere_in_the_image");
-    if !built.stderr.contains("id=cv_test_canary") {
-        return Err("the canary was not passed as a build secret".into());
-    }
-    let saved = docker(&["save", &built.image]).map_err(|e| e.to_string())?;
-    if !saved.status.success() || saved.stdout.len() < 1024 {
-        return Err(format!("docker save failed: {}", text(&saved.stderr)));
-    }
-    let canary = built.canary.as_bytes();
-    if saved.stdout.windows(canary.len()).any(|w| w == canary) {
-        return Err("the canary secret is in `docker save` output".into());
-    }
-    let history = docker_ok(&[
-        "history",
-        "--no-trunc",
-        "--format",
-        "{{.CreatedBy}}",
-        &built.image,
-    ])?;
-    if history.contains(&built.canary) {
-        return Err(format!(
-            "the canary secret is in `docker history`:\n{history}"
-        ));
-    }
-    Ok(())
+    assert_canary_nowhere(image!("canary_secret_is_nowhere_in_the_image"))
 }
 
 /// `--run` on the same image: the rebuild comes from cache, the container turns healthy and

@@ -283,41 +283,71 @@ pub fn tree_fingerprint() -> String {
 
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// The secret id the Dockerfiles' compile step mounts (a private registry's token); the shared
+/// builds pass a canary through it, so the step that compiles really holds a secret.
+pub const CANARY_SECRET_ID: &str = "cargo_registry_token";
+
+/// What the compile step logs when it was given that secret (never the value).
+pub const CANARY_USED_LINE: &str = "CARGO_REGISTRY_TOKEN set from secret cargo_registry_token";
+
 /// Builds the minimal image on first use; later callers wait for it and share the result.
 pub fn minimal_image() -> Result<&'static Built, String> {
     static BUILT: OnceLock<Result<Built, String>> = OnceLock::new();
     BUILT
-        .get_or_init(build_minimal)
+        .get_or_init(|| build_shared("minimal"))
         .as_ref()
         .map_err(Clone::clone)
 }
 
-fn build_minimal() -> Result<Built, String> {
-    let started = Instant::now();
-    let standins = xtask(&["base-images"], &[]);
-    if !standins.status.success() {
-        return Err(format!(
-            "`cargo xtask base-images` failed:\n{}",
-            text(&standins.stderr)
-        ));
-    }
-    eprintln!(
-        "e2e: stand-in base images ready after {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+/// Builds the prod image on first use, like [`minimal_image`].
+pub fn prod_image() -> Result<&'static Built, String> {
+    static BUILT: OnceLock<Result<Built, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build_shared("prod"))
+        .as_ref()
+        .map_err(Clone::clone)
+}
 
-    let canary = format!(
+/// `cargo xtask base-images`, once per run.
+fn standins() -> Result<(), String> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let started = Instant::now();
+        let standins = xtask(&["base-images"], &[]);
+        if !standins.status.success() {
+            return Err(format!(
+                "`cargo xtask base-images` failed:\n{}",
+                text(&standins.stderr)
+            ));
+        }
+        eprintln!(
+            "e2e: stand-in base images ready after {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+    .clone()
+}
+
+/// A random value to pass as a build secret; it must appear nowhere in the image.
+pub fn new_canary() -> String {
+    format!(
         "cv-test-canary-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
-    );
-    let canary_file = std::env::temp_dir().join(format!("{}.secret", unique("canary")));
-    std::fs::write(&canary_file, &canary).map_err(|e| e.to_string())?;
-    let secret = format!("id=cv_test_canary,src={}", canary_file.display());
+    )
+}
 
-    let image = format!("{}:e2e", unique("minimal"));
+fn build_shared(mode: &str) -> Result<Built, String> {
+    standins()?;
+    let canary = new_canary();
+    let canary_file = std::env::temp_dir().join(format!("{}.secret", unique(mode)));
+    std::fs::write(&canary_file, &canary).map_err(|e| e.to_string())?;
+    let secret = format!("id={CANARY_SECRET_ID},src={}", canary_file.display());
+
+    let image = format!("{}:e2e", unique(mode));
     remember(Kind::Image, &image);
     let tree = tree_fingerprint();
     let started = Instant::now();
@@ -325,7 +355,7 @@ fn build_minimal() -> Result<Built, String> {
         &[
             "docker",
             "--mode",
-            "minimal",
+            mode,
             "--base-images",
             "standin",
             "--ca-bundle",
@@ -346,11 +376,11 @@ fn build_minimal() -> Result<Built, String> {
         let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!(
-            "building the minimal image failed:\n{}",
+            "building the {mode} image failed:\n{}",
             tail.join("\n")
         ));
     }
-    eprintln!("e2e: minimal image {image} built in {seconds:.0} s\n{stdout}");
+    eprintln!("e2e: {mode} image {image} built in {seconds:.0} s\n{stdout}");
     let revision = stderr
         .split_whitespace()
         .find_map(|w| w.strip_prefix("GIT_REVISION="))
@@ -390,4 +420,62 @@ pub fn sample_resume() -> Result<Option<(PathBuf, String)>, String> {
             Ok(None)
         }
     }
+}
+
+/// The canary passed as secret `cargo_registry_token` reached the compile step (when that step
+/// ran rather than came from cache) and is nowhere in the image: not in `docker save` output
+/// (every layer and the config), not in `docker history --no-trunc`, not in `docker image
+/// inspect`, and not in the build's own log.
+pub fn assert_canary_nowhere(built: &Built) -> TestResult {
+    if !built
+        .stderr
+        .contains(&format!("--secret id={CANARY_SECRET_ID},src="))
+    {
+        return Err(format!(
+            "the canary was not passed as secret {CANARY_SECRET_ID}"
+        ));
+    }
+    // "built: cv …" is the compile step's smoke run: when it is in the log, the step ran now.
+    if built.stderr.contains("built: cv ") {
+        if !built.stderr.contains(CANARY_USED_LINE) {
+            return Err(format!(
+                "the compile step ran but did not see secret {CANARY_SECRET_ID} \
+                 (no {CANARY_USED_LINE:?} in the build log)"
+            ));
+        }
+    } else {
+        eprintln!("note: the compile step came from cache; the rebuild test proves the mount");
+    }
+    if built.stderr.contains(&built.canary) || built.stdout.contains(&built.canary) {
+        return Err("the canary secret's value is in the build's output".into());
+    }
+    let saved = docker(&["save", &built.image]).map_err(|e| e.to_string())?;
+    if !saved.status.success() || saved.stdout.len() < 1024 {
+        return Err(format!("docker save failed: {}", text(&saved.stderr)));
+    }
+    let canary = built.canary.as_bytes();
+    if saved.stdout.windows(canary.len()).any(|w| w == canary) {
+        return Err("the canary secret is in `docker save` output".into());
+    }
+    let history = docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        &built.image,
+    ])?;
+    if history.contains(&built.canary) {
+        return Err(format!(
+            "the canary secret is in `docker history`:\n{history}"
+        ));
+    }
+    let inspect = docker_ok(&["image", "inspect", &built.image])?;
+    if inspect.contains(&built.canary) {
+        return Err("the canary secret is in `docker image inspect`".into());
+    }
+    eprintln!(
+        "canary absent from {} bytes of `docker save`, the history and the inspect output",
+        saved.stdout.len()
+    );
+    Ok(())
 }
