@@ -10,6 +10,7 @@ use std::fs::{self, DirBuilder, OpenOptions, Permissions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Result, StoreError};
 
@@ -95,8 +96,15 @@ pub(crate) fn prepare(data_dir: &Path) -> Result<PathBuf> {
 /// SQLite must create `-wal` and `-shm` files beside the database, so a writable database file
 /// in a read-only directory is still unusable; creating and removing a file is the only
 /// check that sees every cause (mode, ownership, read-only mount, ACLs, full inode table).
+/// The probe's name is unique per call, not only per process: two threads opening stores in
+/// one directory at once would otherwise remove each other's probe and fail with "not found".
 fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".cv-write-probe-{}", std::process::id()));
+    static PROBES: AtomicU64 = AtomicU64::new(0);
+    let probe = dir.join(format!(
+        ".cv-write-probe-{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, Ordering::Relaxed)
+    ));
     OpenOptions::new()
         .write(true)
         .create(true)

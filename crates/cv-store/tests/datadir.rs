@@ -247,3 +247,29 @@ fn a_file_that_is_not_a_database_is_named_with_what_to_do() {
             .starts_with("this is not SQLite")
     );
 }
+
+/// The write probe was named by pid only, so threads opening stores in one directory removed
+/// each other's probe and failed with "cannot create files in it: No such file or directory"
+/// (seen as a hang of the racing-creates test, whose other threads waited at a barrier).
+#[test]
+fn concurrent_opens_in_one_process_do_not_trip_over_the_write_probe() {
+    let root = TempDir::new().unwrap();
+    let data = root.path().join("data");
+    Store::open(&data).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let data = data.clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| Store::open(&data).map(drop))
+                    .find(Result::is_err)
+                    .unwrap_or(Ok(()))
+            })
+        })
+        .collect();
+    for thread in threads {
+        if let Err(err) = thread.join().unwrap() {
+            panic!("{err}");
+        }
+    }
+}
