@@ -309,7 +309,7 @@ pub fn prod_image() -> Result<&'static Built, String> {
 }
 
 /// `cargo xtask base-images`, once per run.
-fn standins() -> Result<(), String> {
+pub fn standins() -> Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
         let started = Instant::now();
