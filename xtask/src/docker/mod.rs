@@ -65,7 +65,7 @@ pub struct Docker {
     #[arg(long, value_name = "REF")]
     tag: Option<String>,
 
-    /// Version for the image's labels and `cv --version` [default: the workspace's version]
+    /// Version for the image's org.opencontainers.image.version label [default: the workspace's version]
     #[arg(long = "version", value_name = "VERSION")]
     image_version: Option<String>,
 
