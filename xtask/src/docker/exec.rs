@@ -230,7 +230,13 @@ fn wait_healthy(sh: &Shell, step: &Step, container: &str, timeout: Duration) -> 
         let state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         match state.as_str() {
             // An image without a HEALTHCHECK (dev) is ready once it runs.
-            "running healthy" | "running" => return Ok(()),
+            "running healthy" | "running" => {
+                eprintln!(
+                    "       {container}: {state} after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
             s if s.ends_with("unhealthy") => bail!("{container} reports unhealthy"),
             s if s.starts_with("exited") || s.starts_with("dead") => {
                 bail!("{container} stopped ({s}) before it turned healthy")
