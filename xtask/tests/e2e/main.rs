@@ -8,6 +8,7 @@
 mod arm64;
 mod bad_input;
 mod compose;
+mod dev;
 mod minimal;
 mod prod;
 mod rebuild;
@@ -125,6 +126,10 @@ fn main() -> std::process::ExitCode {
     trials.push(trial(
         "arm64::binary_is_aarch64_static_and_runs_under_qemu",
         arm64::binary_is_aarch64_static_and_runs_under_qemu,
+    ));
+    trials.push(trial(
+        "dev::edit_reloads_the_page_without_a_restart",
+        dev::edit_reloads_the_page_without_a_restart,
     ));
     let conclusion = libtest_mimic::run(&args, trials);
     support::cleanup();
