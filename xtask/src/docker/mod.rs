@@ -303,6 +303,13 @@ impl Docker {
                 "malformed --version {version:?}: no spaces, not empty"
             );
         }
+        // The dev image serves a source tree mounted at /workspace, with the host user's uid:
+        // compose sets that up; a bare `docker run` of it has nothing to build.
+        ensure!(
+            !(self.run && self.mode == Mode::Dev),
+            "--run does not start the dev image: it needs the source tree mounted; run \
+             `docker-compose -f docker/docker-compose.dev.yml up` after building it"
+        );
         let run = if self.run {
             let container = self
                 .name
@@ -471,6 +478,11 @@ mod tests {
         );
         assert!(err(&["--version", "1 2"]).contains("malformed --version"));
         assert!(err(&["--run", "--name", "a/b"]).contains("malformed container name"));
+        let e = format!(
+            "{:#}",
+            options(&["--mode", "dev", "--dockerfile", "Cargo.toml", "--run"]).unwrap_err()
+        );
+        assert!(e.contains("--run does not start the dev image"), "{e}");
         let e = format!(
             "{:#}",
             options(&["--mode", "prod", "--dockerfile", "docker/Dockerfile.nope"]).unwrap_err()
