@@ -74,7 +74,11 @@ impl FromStr for Platform {
         ensure!(
             well_formed,
             "malformed platform {s:?}: expected os/arch[/variant] in lowercase, \
-             e.g. linux/amd64, linux/arm64 or linux/arm/v7"
+             e.g. linux/amd64 or linux/arm64"
+        );
+        ensure!(
+            parts[0] == "linux" && matches!(parts[1], "amd64" | "arm64") && parts.len() == 2,
+            "unsupported platform {s:?}: the Dockerfiles build linux/amd64 and linux/arm64"
         );
         Ok(Platform {
             os: parts[0].to_owned(),
@@ -158,7 +162,22 @@ impl ImageRef {
 
     /// This reference under a registry: `REGISTRY/NAME[:TAG]`.
     pub fn in_registry(&self, registry: &str) -> anyhow::Result<ImageRef> {
-        format!("{}/{}", registry.trim_end_matches('/'), self.0).parse()
+        ensure!(
+            !registry.contains("://"),
+            "malformed --registry {registry:?}: no scheme, just HOST[:PORT][/PATH], \
+             e.g. 127.0.0.1:5000"
+        );
+        let host = registry.split('/').next().unwrap_or_default();
+        // Without a '.' or ':' (or `localhost`), Docker reads the first part as a Docker Hub
+        // namespace: `--registry myregistry` would push to docker.io/myregistry.
+        ensure!(
+            host.contains(['.', ':']) || host == "localhost",
+            "--registry {registry:?} names no registry host: Docker would push it to Docker Hub \
+             (docker.io/{registry}); give a host such as 127.0.0.1:5000 or registry.example.com/team"
+        );
+        format!("{}/{}", registry.trim_end_matches('/'), self.0)
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--registry {registry:?}: {e:#}"))
     }
 
     /// Whether the first component names a registry host (has a '.' or ':' or is localhost).
@@ -206,22 +225,21 @@ impl FromStr for ImageRef {
             && (components[0].contains(['.', ':']) || components[0] == "localhost")
         {
             let host = components.remove(0);
-            let host_ok = host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
-            if !host_ok {
+            if !is_registry_host(host) {
                 return Err(bad("bad registry host"));
             }
         }
+        if s.contains('@') {
+            return Err(bad("digests are not accepted here, only tags"));
+        }
+        if path.len() > 255 {
+            return Err(bad("the name is longer than 255 characters"));
+        }
         for c in components {
-            let ok = !c.is_empty()
-                && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-                && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-                && c.chars().all(|ch| {
-                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
-                });
-            if !ok {
-                return Err(bad("names are lowercase letters, digits and . _ -"));
+            if !is_path_component(c) {
+                return Err(bad(
+                    "names are lowercase letters and digits, joined by one . or _, two _, or dashes",
+                ));
             }
         }
         Ok(ImageRef(s.to_owned()))
@@ -234,15 +252,61 @@ impl fmt::Display for ImageRef {
     }
 }
 
-/// A container name as Docker accepts it.
+/// Docker's reference grammar for a path component:
+/// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`.
+fn is_path_component(c: &str) -> bool {
+    let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
+    let bytes: Vec<char> = c.chars().collect();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let sep: String = bytes[start..i].iter().collect();
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.chars().all(|ch| ch == '-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A registry host as Docker's grammar has it: DNS labels joined by dots, an optional port.
+fn is_registry_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && l.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    name.split('.').all(label_ok) && port_ok
+}
+
+/// A container name as Docker accepts it: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn check_container_name(name: &str) -> anyhow::Result<()> {
-    let ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+    let ok = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     ensure!(
         ok,
-        "malformed container name {name:?}: letters, digits and _ . - only, starting with a letter or digit"
+        "malformed container name {name:?}: at least two of letters, digits and _ . -, \
+         starting with a letter or digit"
     );
     Ok(())
 }
@@ -253,9 +317,21 @@ mod tests {
 
     #[test]
     fn platforms() {
-        for ok in ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386"] {
+        for ok in ["linux/amd64", "linux/arm64"] {
             let p: Platform = ok.parse().unwrap();
             assert_eq!(p.to_string(), ok);
+        }
+        for unsupported in [
+            "linux/arm/v7",
+            "linux/386",
+            "windows/amd64",
+            "linux/riscv64",
+        ] {
+            let err = unsupported.parse::<Platform>().unwrap_err().to_string();
+            assert!(
+                err.contains("unsupported platform"),
+                "{unsupported:?}: {err}"
+            );
         }
         for bad in [
             "",
@@ -326,11 +402,49 @@ mod tests {
         ] {
             assert_eq!(ok.parse::<ImageRef>().unwrap().as_str(), ok);
         }
-        for bad in ["", "CV", "cv:", "cv:-x", "cv/", "cv:a:b", "-cv", "cv test"] {
+        for ok in ["a__b", "a---b", "cv.x_y"] {
+            assert!(ok.parse::<ImageRef>().is_ok(), "{ok:?} refused");
+        }
+        let long = "a".repeat(300);
+        for bad in [
+            "",
+            "CV",
+            "cv:",
+            "cv:-x",
+            "cv/",
+            "cv:a:b",
+            "-cv",
+            "cv test",
+            "cv..x:1",
+            "cv.-x",
+            "a___b",
+            ":5000/cv",
+            "localhost:/cv",
+            "a:b/cv",
+            "-host.com/cv",
+            "--host.io/cv",
+            &long,
+            "cv@sha256:0000",
+        ] {
             assert!(bad.parse::<ImageRef>().is_err(), "{bad:?} accepted");
         }
         let r: ImageRef = "cv:minimal".parse().unwrap();
         assert!(!r.has_registry());
+        for bad in [
+            "myregistry",
+            "team/x",
+            "http://127.0.0.1:5000",
+            "127.0.0.1:5000:6000",
+            "-r.io",
+        ] {
+            assert!(r.in_registry(bad).is_err(), "--registry {bad:?} accepted");
+        }
+        assert!(
+            r.in_registry("myregistry")
+                .unwrap_err()
+                .to_string()
+                .contains("Docker Hub")
+        );
         let pushed = r.in_registry("127.0.0.1:5000/").unwrap();
         assert_eq!(pushed.as_str(), "127.0.0.1:5000/cv:minimal");
         assert!(pushed.has_registry());
