@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::support::http::RawConn;
-use crate::support::{AppBuilder, BIN, describe, run_bounded, spawn_app, stderr_lines};
+use crate::support::{
+    AppBuilder, BIN, describe, run_bounded, skip_unless_ci, spawn_app, stderr_lines,
+};
 
 #[test]
 fn healthz_answers_200_ok() {
@@ -348,11 +350,11 @@ fn serve_refuses_a_data_dir_under_a_regular_file() {
 fn serve_refuses_a_root_owned_0700_data_dir_as_an_unprivileged_user() {
     // SAFETY: geteuid(2) cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root to switch to uid 65534");
+        skip_unless_ci("switching to uid 65534 needs root");
         return;
     }
     if !Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("skipping: /usr/bin/setpriv not installed");
+        skip_unless_ci("/usr/bin/setpriv is not installed (util-linux)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
