@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::support::{
-    CA_BUNDLE, Kind, TestResult, docker, docker_ok, engine, in_ci, remember, text, unique, xtask,
+    CA_BUNDLE, Kind, TestResult, docker, docker_ok, engine, in_ci, remember, standins, text,
+    unique, xtask,
 };
 
 const QEMU: &str = "/usr/bin/qemu-aarch64-static";
@@ -76,13 +77,7 @@ pub fn binary_is_aarch64_static_and_runs_under_qemu() -> TestResult {
         eprintln!("skipped: {QEMU} missing (scripts/setup-machine.sh installs it)");
         return Ok(());
     }
-    let standins = xtask(&["base-images"], &[]);
-    if !standins.status.success() {
-        return Err(format!(
-            "`cargo xtask base-images` failed:\n{}",
-            text(&standins.stderr)
-        ));
-    }
+    standins()?;
 
     let image = format!("{}:e2e", unique("arm64"));
     remember(Kind::Image, &image);

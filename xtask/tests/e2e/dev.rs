@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     CA_BUNDLE, Container, Kind, TestResult, docker, docker_ok, engine, http, project_root,
-    remember, text, unique, xtask,
+    remember, standins, text, unique, xtask,
 };
 
 /// The first start fetches the crates and compiles the whole workspace in debug mode (its
@@ -45,13 +45,7 @@ pub fn edit_reloads_the_page_without_a_restart() -> TestResult {
     if !engine("dev::edit_reloads_the_page_without_a_restart")? {
         return Ok(());
     }
-    let standins = xtask(&["base-images"], &[]);
-    if !standins.status.success() {
-        return Err(format!(
-            "`cargo xtask base-images` failed:\n{}",
-            text(&standins.stderr)
-        ));
-    }
+    standins()?;
     let image = format!("{}:e2e", unique("dev"));
     remember(Kind::Image, &image);
     let started = Instant::now();
