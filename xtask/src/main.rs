@@ -4,10 +4,16 @@
 //! command lives in a module of its own with a `run(self, sh: &Shell) -> anyhow::Result<()>`.
 
 mod base_images;
+mod clean;
 mod docker;
 mod engine;
+mod hooks;
+mod net_test;
 mod paths;
+mod precommit;
 mod retry;
+mod scan;
+mod vendor;
 
 use clap::{Parser, Subcommand};
 use xshell::Shell;
@@ -27,6 +33,18 @@ enum Command {
     Docker(Box<docker::Docker>),
     /// Make local stand-ins for the public base images, for machines that cannot pull
     BaseImages(base_images::BaseImages),
+    /// Copy every dependency into vendor/ so builds need no network
+    Vendor(vendor::Vendor),
+    /// Check whether this machine's network can carry a build
+    NetTest(net_test::NetTest),
+    /// Remove build output, build cache and this project's Docker leftovers
+    Clean(clean::Clean),
+    /// Check Dockerfiles, compose files, Cargo.lock and images for security faults
+    Scan(scan::Scan),
+    /// Install or remove the git pre-commit hook
+    Hooks(hooks::Hooks),
+    /// The checks the pre-commit hook runs: fmt, clippy, Dockerfile lint, advisories
+    Precommit(precommit::Precommit),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +55,12 @@ fn main() -> std::process::ExitCode {
         .and_then(|sh| match cli.command {
             Command::Docker(cmd) => cmd.run(&sh),
             Command::BaseImages(cmd) => cmd.run(&sh),
+            Command::Vendor(cmd) => cmd.run(&sh),
+            Command::NetTest(cmd) => cmd.run(&sh),
+            Command::Clean(cmd) => cmd.run(&sh),
+            Command::Scan(cmd) => cmd.run(&sh),
+            Command::Hooks(cmd) => cmd.run(&sh),
+            Command::Precommit(cmd) => cmd.run(&sh),
         });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -20,7 +20,8 @@ use xshell::{Shell, cmd};
 
 use crate::engine::{self, Builder, EngineKind};
 use crate::paths;
-use options::{BaseImages, ImageRef, Mode, Platform, Progress, Secret, check_container_name};
+pub use options::Mode;
+use options::{BaseImages, ImageRef, Platform, Progress, Secret, check_container_name};
 use plan::{Inputs, Options, RunOptions};
 
 const EXAMPLES: &str = "\
@@ -89,11 +90,11 @@ pub struct Docker {
     #[arg(long)]
     offline: bool,
 
-    /// Check the network paths a build needs (not available yet: issue 4)
+    /// Run `cargo xtask net-test` first and stop if the network cannot carry a build
     #[arg(long)]
     network_test: bool,
 
-    /// Scan the image for vulnerabilities (not available yet: issue 5)
+    /// Scan the built image (`cargo xtask scan --image`) and fail on high findings
     #[arg(long)]
     scan: bool,
 
@@ -161,6 +162,7 @@ impl Docker {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let dry_run = self.dry_run;
         let wanted_engine = self.engine;
+        let (network_test, scan) = (self.network_test, self.scan);
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let opts = self.into_options(&cwd, &paths::project_root())?;
 
@@ -184,6 +186,9 @@ impl Docker {
         }
         eprint!("{plan}");
 
+        if network_test {
+            crate::net_test::preflight(sh)?;
+        }
         let outcome = exec::execute(sh, &plan)?;
         let facts = summary::ImageFacts::inspect(sh, &detection.client, opts.image.as_str())?;
         let shown = opts
@@ -192,22 +197,18 @@ impl Docker {
             .unwrap_or(&opts.image)
             .to_string();
         println!("{}", summary::Summary::new(shown, facts, &outcome));
+        if scan {
+            crate::scan::scan_built_image(sh, opts.image.as_str(), opts.mode)?;
+        }
         Ok(())
     }
 
     /// Turns raw flags into validated options; refuses anything malformed before work starts.
     fn into_options(self, cwd: &Path, root: &Path) -> anyhow::Result<Options> {
-        for (asked, flag, issue) in [
-            (self.offline, "--offline", "issue 4, offline builds"),
-            (
-                self.network_test,
-                "--network-test",
-                "issue 4, network resilience",
-            ),
-            (self.scan, "--scan", "issue 5, image scanning"),
-        ] {
-            ensure!(!asked, "{flag} is not available yet ({issue})");
-        }
+        ensure!(
+            !self.offline,
+            "--offline is not available yet (issue 4, offline builds)"
+        );
         let platform = self
             .platform
             .as_deref()
@@ -462,8 +463,6 @@ mod tests {
             err(&["--offline"]),
             "--offline is not available yet (issue 4, offline builds)"
         );
-        assert!(err(&["--network-test"]).contains("not available yet (issue 4"));
-        assert!(err(&["--scan"]).contains("not available yet (issue 5"));
     }
 
     #[test]
