@@ -29,7 +29,7 @@ pub struct Outcome {
     pub binary: Option<String>,
 }
 
-pub fn execute(sh: &Shell, plan: &Plan) -> anyhow::Result<Outcome> {
+pub fn execute(sh: &Shell, plan: &Plan, retry_policy: Policy) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let total = plan.steps.len();
     for (i, step) in plan.steps.iter().enumerate() {
@@ -89,7 +89,7 @@ pub fn execute(sh: &Shell, plan: &Plan) -> anyhow::Result<Outcome> {
                     Some(Arg::Lit(t)) => t.clone(),
                     _ => String::new(),
                 };
-                retry::retry(&format!("push of {target}"), Policy::REGISTRY, || {
+                retry::retry(&format!("push of {target}"), retry_policy, || {
                     let cmd = command(sh, step, &outcome.image_id);
                     match tee(cmd) {
                         Ok((true, _)) => Ok(()),

@@ -46,6 +46,8 @@ Examples:
 Environment:
   CV_BASE_IMAGES     Default for --base-images
   CV_CA_BUNDLE       Default for --ca-bundle
+  CV_RETRY_ATTEMPTS  Default for --retry-attempts (pulls and pushes; see docs/RETRIES.md)
+  CV_RETRY_MAX_TIME  Default for --retry-max-time
   SOURCE_DATE_EPOCH  The image's `created` time, in seconds since 1970 (reproducible builds)
   DOCKER_HOST        Which engine to talk to";
 
@@ -156,6 +158,9 @@ pub struct Docker {
     /// Build context: a checkout of this workspace [default: the workspace root]
     #[arg(long, value_name = "DIR")]
     context: Option<PathBuf>,
+
+    #[command(flatten)]
+    retry: crate::retry::RetryArgs,
 }
 
 impl Docker {
@@ -163,6 +168,7 @@ impl Docker {
         let dry_run = self.dry_run;
         let wanted_engine = self.engine;
         let (network_test, scan) = (self.network_test, self.scan);
+        let retry = self.retry.policy();
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let opts = self.into_options(&cwd, &paths::project_root())?;
 
@@ -189,7 +195,7 @@ impl Docker {
         if network_test {
             crate::net_test::preflight(sh)?;
         }
-        let outcome = exec::execute(sh, &plan)?;
+        let outcome = exec::execute(sh, &plan, retry)?;
         let facts = summary::ImageFacts::inspect(sh, &detection.client, opts.image.as_str())?;
         let shown = opts
             .registry_image
