@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -216,9 +217,7 @@ pub const RULES: &[Rule] = &[
     permanent("no matching package", "not found"),
     permanent("invalid reference", "invalid reference"),
     Rule {
-        hint: Some(
-            "list the registry in the daemon's insecure-registries, or serve it over HTTPS",
-        ),
+        hint: Some("list the registry in the daemon's insecure-registries, or serve it over HTTPS"),
         ..permanent(
             "server gave http response to https client",
             "plain-HTTP registry",
@@ -529,7 +528,8 @@ fn tee_stderr(command: &mut Command) -> std::io::Result<Output> {
 /// 429, 5xx); any other 4xx fails at once. TLS is rustls with the system's roots plus the PEM
 /// certificates named by CV_CA_BUNDLE, if set; HTTP(S)_PROXY/NO_PROXY are honoured.
 pub fn http_get(what: &str, policy: Policy, url: &str) -> anyhow::Result<Vec<u8>> {
-    let client = http_client(policy.request_timeout)?;
+    let bundle = std::env::var_os(CA_BUNDLE_ENV).filter(|v| !v.is_empty());
+    let client = http_client(policy.request_timeout, bundle.as_deref().map(Path::new))?;
     retry(what, policy, || {
         let response = client.get(url).send().map_err(|e| error_chain(&e))?;
         let status = response.status();
@@ -541,18 +541,27 @@ pub fn http_get(what: &str, policy: Policy, url: &str) -> anyhow::Result<Vec<u8>
     })
 }
 
-/// An error with its causes, one per line: hyper's and rustls's details live in the chain.
+/// An error with its causes on one line, as anyhow prints them: the details that classify it
+/// (refused, reset, certificate) live deep in hyper's and rustls's chain.
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(&format!("\n  caused by: {cause}"));
-        source = cause.source();
+        let cause = cause.to_string();
+        // hyper repeats its inner error in its own message; say it once.
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = source.and_then(|s| s.source());
     }
     text
 }
 
-fn http_client(timeout: Duration) -> anyhow::Result<reqwest::blocking::Client> {
+fn http_client(
+    timeout: Duration,
+    ca_bundle: Option<&Path>,
+) -> anyhow::Result<reqwest::blocking::Client> {
     use anyhow::Context;
     use rustls::pki_types::{CertificateDer, pem::PemObject};
 
@@ -561,19 +570,21 @@ fn http_client(timeout: Duration) -> anyhow::Result<reqwest::blocking::Client> {
     // Unreadable entries of the system store are skipped, as every TLS client does.
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
-    if let Some(bundle) = std::env::var_os(CA_BUNDLE_ENV).filter(|v| !v.is_empty()) {
-        let certs = CertificateDer::pem_file_iter(&bundle)
+    if let Some(bundle) = ca_bundle {
+        let certs = CertificateDer::pem_file_iter(bundle)
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "{CA_BUNDLE_ENV}={}: cannot read PEM certificates: {e}",
-                    bundle.to_string_lossy()
+                    "{CA_BUNDLE_ENV}={}: cannot read PEM certificates ({e}); name a PEM file of \
+                     CA certificates, or unset it",
+                    bundle.display()
                 )
             })?;
         anyhow::ensure!(
             !certs.is_empty(),
-            "{CA_BUNDLE_ENV}={}: no PEM certificates in it",
-            bundle.to_string_lossy()
+            "{CA_BUNDLE_ENV}={}: no PEM certificates in it; name a PEM file of CA certificates, \
+             or unset it",
+            bundle.display()
         );
         roots.add_parsable_certificates(certs);
     }
@@ -589,6 +600,10 @@ fn http_client(timeout: Duration) -> anyhow::Result<reqwest::blocking::Client> {
         .build()
         .context("cannot set up the HTTP client")
 }
+
+#[cfg(test)]
+#[path = "../tests/support/faulty.rs"]
+mod faulty;
 
 #[cfg(test)]
 mod tests {
@@ -635,11 +650,7 @@ mod tests {
                 T,
                 "connection reset",
             ),
-            (
-                "Get \"http://127.0.0.1:1/v2/\": EOF",
-                T,
-                "connection cut",
-            ),
+            ("Get \"http://127.0.0.1:1/v2/\": EOF", T, "connection cut"),
             ("[52] Empty reply from server", T, "connection cut"),
             ("unexpected EOF", T, "connection cut"),
             // Timeouts
@@ -672,21 +683,37 @@ mod tests {
                 T,
                 "HTTP 5xx server error",
             ),
-            ("GET http://x/: HTTP status 502 Bad Gateway", T, "HTTP 5xx server error"),
+            (
+                "GET http://x/: HTTP status 502 Bad Gateway",
+                T,
+                "HTTP 5xx server error",
+            ),
             (
                 "toomanyrequests: You have reached your pull rate limit",
                 T,
                 "HTTP 429 too many requests",
             ),
-            ("GET http://x/: HTTP status 429 Too Many Requests", T, "HTTP 429 too many requests"),
+            (
+                "GET http://x/: HTTP status 429 Too Many Requests",
+                T,
+                "HTTP 429 too many requests",
+            ),
             (
                 "warning: spurious network error (2 tries remaining): [7] Couldn't connect to server",
                 T,
                 "cargo: spurious network error",
             ),
-            ("GET http://x/: HTTP status 401 Unauthorized", P, "HTTP 401 unauthorized"),
+            (
+                "GET http://x/: HTTP status 401 Unauthorized",
+                P,
+                "HTTP 401 unauthorized",
+            ),
             ("unauthorized: authentication required", P, "unauthorized"),
-            ("GET http://x/: HTTP status 403 Forbidden", P, "HTTP 403 forbidden"),
+            (
+                "GET http://x/: HTTP status 403 Forbidden",
+                P,
+                "HTTP 403 forbidden",
+            ),
             (
                 "denied: requested access to the resource is denied",
                 P,
@@ -697,13 +724,21 @@ mod tests {
                 P,
                 "HTTP 404 not found",
             ),
-            ("error parsing HTTP 404 response body", P, "HTTP 404 not found"),
+            (
+                "error parsing HTTP 404 response body",
+                P,
+                "HTTP 404 not found",
+            ),
             (
                 "manifest for 127.0.0.1:5000/x:1 not found: manifest unknown: manifest unknown",
                 P,
                 "not found",
             ),
-            ("GET http://x/: HTTP status 410 Gone", P, "HTTP 4xx client error"),
+            (
+                "GET http://x/: HTTP status 410 Gone",
+                P,
+                "HTTP 4xx client error",
+            ),
             (
                 "error: no matching package named `nope` found",
                 P,
@@ -721,7 +756,11 @@ mod tests {
                 P,
                 "compile error",
             ),
-            ("error[E0425]: cannot find value `x` in this scope", P, "compile error"),
+            (
+                "error[E0425]: cannot find value `x` in this scope",
+                P,
+                "compile error",
+            ),
             // Certificates: permanent, even in a handshake
             (
                 "x509: certificate signed by unknown authority",
@@ -768,13 +807,20 @@ mod tests {
     fn certificate_errors_name_the_ca_bundle_option() {
         let v = diagnose("x509: certificate signed by unknown authority");
         let hint = v.hint.unwrap();
-        assert!(hint.contains("--ca-bundle") && hint.contains("CV_CA_BUNDLE"), "{hint}");
+        assert!(
+            hint.contains("--ca-bundle") && hint.contains("CV_CA_BUNDLE"),
+            "{hint}"
+        );
         assert!(hint.contains("`ca_bundle`"), "{hint}");
         let err = retry("fetch", fast(3), || -> Result<(), String> {
             Err("error: [60] SSL certificate problem: self-signed certificate".into())
         })
         .unwrap_err();
-        assert!(err.to_string().contains("hint: if this network intercepts TLS"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("hint: if this network intercepts TLS"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -895,8 +941,8 @@ mod tests {
             #[command(flatten)]
             retry: RetryArgs,
         }
-        let cli = Cli::try_parse_from(["x", "--retry-attempts", "3", "--retry-max-time", "9"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["x", "--retry-attempts", "3", "--retry-max-time", "9"]).unwrap();
         let p = cli.retry.policy();
         assert_eq!((p.attempts, p.max_time), (3, Duration::from_secs(9)));
         assert_eq!(p.request_timeout, Duration::from_secs(9));
@@ -913,7 +959,7 @@ mod tests {
         );
         assert!(err(&["--retry-attempts", "many"]).contains("not a whole number"));
         assert!(err(&["--retry-max-time", "0"]).contains("no time for a retry"));
-        assert!(err(&["--retry-max-time", "-1"]).contains("not a whole number"));
+        assert!(err(&["--retry-max-time=-1"]).contains("not a whole number"));
     }
 
     #[test]
@@ -931,5 +977,139 @@ mod tests {
                 rule.matcher
             );
         }
+    }
+
+    /// Fast waits, so fault tests take milliseconds; `attempts` as given.
+    fn quick(attempts: usize) -> Policy {
+        Policy {
+            first_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            request_timeout: Duration::from_millis(500),
+            ..fast(attempts)
+        }
+    }
+
+    fn file_server(fault: faulty::Fault, first: usize) -> faulty::Faulty {
+        let server = faulty::Faulty::start(faulty::Backend::Files, fault, first).unwrap();
+        server.put("/db.tar.gz", b"payload".to_vec());
+        server
+    }
+
+    #[test]
+    fn http_get_outlasts_each_kind_of_fault_below_the_budget() {
+        use faulty::Fault;
+        for fault in [
+            Fault::Status(503),
+            Fault::Status(429),
+            Fault::Drop,
+            Fault::Reset,
+            Fault::Delay(Duration::from_millis(1500)),
+        ] {
+            let server = file_server(fault, 2);
+            let url = format!("{}/db.tar.gz", server.url());
+            let body = http_get("advisory-db download", quick(3), &url)
+                .unwrap_or_else(|e| panic!("{fault:?}: {e:#}"));
+            assert_eq!(body, b"payload", "{fault:?}");
+            assert_eq!(server.requests(), 3, "{fault:?}: {:?}", server.log());
+            assert_eq!(server.faulted(), 2, "{fault:?}");
+        }
+    }
+
+    #[test]
+    fn http_get_fails_once_clearly_at_the_budget() {
+        let server = file_server(faulty::Fault::Reset, 3);
+        let url = format!("{}/db.tar.gz", server.url());
+        let err = http_get("advisory-db download", quick(3), &url).unwrap_err();
+        assert_eq!(server.requests(), 3, "{:?}", server.log());
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with("advisory-db download failed 3 times in ")
+                && text.contains("the last time with connection reset: error sending request")
+                && text.contains("all 3 attempts used"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "one line: {text}");
+    }
+
+    #[test]
+    fn http_get_tries_a_404_exactly_once() {
+        let server = file_server(faulty::Fault::Status(503), 0);
+        let url = format!("{}/missing.tar.gz", server.url());
+        let err = http_get("advisory-db download", quick(5), &url).unwrap_err();
+        assert_eq!(server.requests(), 1, "{:?}", server.log());
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("HTTP 404 not found") && text.contains("not retried"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn http_get_to_a_closed_port_is_refused_and_retried() {
+        // Bind, note the port, close: nobody listens there now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = http_get("fetch", quick(2), &format!("http://127.0.0.1:{port}/")).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("failed 2 times") && text.contains("with connection refused: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_bad_ca_bundle_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = http_client(Duration::from_secs(1), Some(&empty)).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with("CV_CA_BUNDLE=") && text.contains("no PEM certificates"),
+            "{text}"
+        );
+        let missing = dir.path().join("missing.pem");
+        let text = format!(
+            "{:#}",
+            http_client(Duration::from_secs(1), Some(&missing)).unwrap_err()
+        );
+        assert!(text.contains("cannot read PEM certificates"), "{text}");
+    }
+
+    #[test]
+    fn run_command_retries_a_real_process_and_returns_its_output() {
+        // A real process that fails transiently twice (its state in a file), then succeeds.
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let sh = xshell::Shell::new().unwrap();
+        let script = "n=$(cat \"$1\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$1\"; \
+                      if [ $n -lt 3 ]; then echo 'error: connection reset by peer' >&2; exit 1; fi; \
+                      echo done-$n";
+        let cmd = xshell::cmd!(sh, "sh -c {script} sh {count}");
+        let out = run_command("flaky step", fast(5), cmd).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "done-3");
+
+        std::fs::remove_file(&count).unwrap();
+        let cmd = xshell::cmd!(sh, "sh -c {script} sh {count}");
+        let err = run_command("flaky step", fast(2), cmd).unwrap_err();
+        assert!(err.to_string().contains("failed 2 times"), "{err}");
+
+        let cmd = xshell::cmd!(
+            sh,
+            "sh -c 'echo \"error[E0308]: mismatched types\" >&2; exit 101'"
+        );
+        let err = run_command("build", fast(5), cmd).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("build failed (compile error; not retried"),
+            "{err}"
+        );
+
+        let cmd = sh.cmd("/nonexistent/tool");
+        let err = run_command("tool", fast(5), cmd).unwrap_err();
+        assert!(err.to_string().contains("cannot start"), "{err}");
     }
 }
