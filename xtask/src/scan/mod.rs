@@ -3,11 +3,31 @@
 //! Every check produces a [`Check`]: what ran (or why it was skipped) and its [`Finding`]s. The
 //! report lists every check, so a clean result says what was looked at, not only that nothing was
 //! found.
+//!
+//! The work is split by target: [`dockerfile`] and [`compose`] hold the built-in policy rules,
+//! [`deps`] checks a Cargo.lock (or a binary's embedded dependency list) against the RustSec
+//! advisory database, [`tools`] merges hadolint's and trivy's findings where they are installed,
+//! and [`report`] renders the result as a table, JSON or SARIF.
 
+pub mod compose;
+pub mod deps;
+pub mod dockerfile;
+pub mod image;
+pub mod report;
+pub mod sbom;
+pub mod secrets;
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use serde::Serialize;
 use xshell::Shell;
 
 use crate::docker::Mode;
+use crate::paths;
+use crate::retry::RetryArgs;
+use report::Report;
 
 /// How bad a finding is; `--fail-on` compares against this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -17,6 +37,17 @@ pub enum Severity {
     Medium,
     High,
     Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 /// Which tool found it.
@@ -64,22 +95,325 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Outcome {
-    Ran { findings: Vec<Finding> },
+    Ran {
+        findings: Vec<Finding>,
+    },
     /// Not run, and why (e.g. "hadolint is not installed").
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
-/// Check Dockerfiles, compose files, Cargo.lock and images for security faults
-#[derive(Debug, clap::Args)]
-pub struct Scan {}
+impl Check {
+    pub fn ran(id: &str, target: impl Into<String>, findings: Vec<Finding>) -> Check {
+        Check {
+            id: id.to_owned(),
+            target: target.into(),
+            outcome: Outcome::Ran { findings },
+        }
+    }
 
-impl Scan {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
-        anyhow::bail!("cargo xtask scan is not available yet (issue 5)")
+    pub fn skipped(id: &str, target: impl Into<String>, reason: impl Into<String>) -> Check {
+        Check {
+            id: id.to_owned(),
+            target: target.into(),
+            outcome: Outcome::Skipped {
+                reason: reason.into(),
+            },
+        }
+    }
+
+    pub fn findings(&self) -> &[Finding] {
+        match &self.outcome {
+            Outcome::Ran { findings } => findings,
+            Outcome::Skipped { .. } => &[],
+        }
     }
 }
 
-/// `cargo xtask docker --scan`: scans the image just built, failing on high findings.
-pub fn scan_built_image(_sh: &Shell, _image: &str, _mode: Mode) -> anyhow::Result<()> {
-    anyhow::bail!("--scan is not available yet (issue 5)")
+/// The report formats of `--format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per finding, then the checks and the counts
+    #[default]
+    Table,
+    /// The whole report as JSON (shape in docs/SCANNING.md)
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards
+    Sarif,
+}
+
+/// The SBOM formats of `--sbom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormat {
+    /// CycloneDX 1.5 JSON of the image's binary
+    Cyclonedx,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  cargo xtask scan                                  # our Dockerfiles, compose files and Cargo.lock
+  cargo xtask scan --dockerfile Dockerfile --fail-on medium
+  cargo xtask scan --lockfile Cargo.lock --db ~/.cargo/advisory-db --format json
+  cargo xtask scan --image cv:prod --format sarif --output scan.sarif
+  cargo xtask scan --image cv:minimal --sbom cyclonedx --sbom-output cv.cdx.json
+
+Without target flags (--image, --dockerfile, --compose, --lockfile) the project's own
+docker/Dockerfile.*, docker/*compose*.yml and Cargo.lock are scanned. The advisory database comes
+from --db, else CV_ADVISORY_DB, else cargo-audit's copy in $CARGO_HOME/advisory-db, else it is
+downloaded (with retries) into target/cv-scan/advisory-db.
+
+Exit status: 0 when no finding is at or above --fail-on, 1 when one is (or the scan could not
+run), 2 for bad flags.";
+
+/// Check Dockerfiles, compose files, Cargo.lock and images for security faults
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
+pub struct Scan {
+    /// Image to scan (repeatable): its binaries' embedded dependencies, user, files, secrets
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Dockerfile to check against the built-in rules and hadolint (repeatable)
+    #[arg(long = "dockerfile", value_name = "PATH")]
+    pub dockerfiles: Vec<PathBuf>,
+    /// Compose file to check (repeatable)
+    #[arg(long = "compose", value_name = "PATH")]
+    pub compose_files: Vec<PathBuf>,
+    /// Cargo.lock to check against the RustSec advisory database
+    #[arg(long, value_name = "PATH")]
+    pub lockfile: Option<PathBuf>,
+    /// RustSec advisory database directory (a checkout of rustsec/advisory-db)
+    #[arg(long, value_name = "PATH", env = "CV_ADVISORY_DB")]
+    pub db: Option<PathBuf>,
+    /// Report format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write an SBOM of each --image's binary
+    #[arg(long, value_enum, requires = "images")]
+    pub sbom: Option<SbomFormat>,
+    /// Where to write the SBOM (default: cv-sbom.cdx.json)
+    #[arg(long, value_name = "FILE", requires = "sbom")]
+    pub sbom_output: Option<PathBuf>,
+    /// Write the report to this file instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a finding is at or above this severity
+    #[arg(long, value_enum, default_value_t = Severity::High)]
+    pub fail_on: Severity,
+    /// Text that must never appear in an image or a Dockerfile (repeatable), e.g. a planted token
+    #[arg(long = "canary", value_name = "TEXT")]
+    pub canaries: Vec<String>,
+    /// Ask the crates.io sparse index whether locked versions were yanked (needs the network)
+    #[arg(long)]
+    pub check_yanked: bool,
+    /// Run only the built-in rules, not hadolint or trivy even where they are installed
+    #[arg(long)]
+    pub builtin_only: bool,
+    /// Retries of the advisory-db download and the index queries
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Scan {
+            images: Vec::new(),
+            dockerfiles: Vec::new(),
+            compose_files: Vec::new(),
+            lockfile: None,
+            db: None,
+            format: Format::Table,
+            sbom: None,
+            sbom_output: None,
+            output: None,
+            fail_on: Severity::High,
+            canaries: Vec::new(),
+            check_yanked: false,
+            builtin_only: false,
+            retry: RetryArgs::default(),
+        }
+    }
+}
+
+/// What one run looks at, after the defaults are applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Targets {
+    pub dockerfiles: Vec<PathBuf>,
+    pub compose_files: Vec<PathBuf>,
+    pub lockfile: Option<PathBuf>,
+    pub images: Vec<String>,
+}
+
+impl Scan {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let report = self.report(sh)?;
+        let text = match self.format {
+            Format::Table => report::table(&report, self.fail_on),
+            Format::Json => report::json(&report, self.fail_on),
+            Format::Sarif => report::sarif(&report),
+        };
+        match &self.output {
+            Some(path) => {
+                std::fs::write(path, text.as_bytes())
+                    .with_context(|| format!("cannot write the report to {}", path.display()))?;
+                eprintln!("{}", report::summary_line(&report, self.fail_on));
+            }
+            None => print!("{text}"),
+        }
+        let failing = report.failing(self.fail_on);
+        if failing > 0 {
+            anyhow::bail!(
+                "{failing} finding(s) at or above --fail-on {}; fix them or raise --fail-on",
+                self.fail_on.as_str()
+            );
+        }
+        Ok(())
+    }
+
+    /// Every check this scan's targets call for, run; what the renderers and precommit use.
+    pub fn report(&self, sh: &Shell) -> anyhow::Result<Report> {
+        let targets = self.targets()?;
+        let mut checks = Vec::new();
+        let mut notes = Vec::new();
+        for path in &targets.dockerfiles {
+            checks.extend(self.scan_dockerfile(sh, path)?);
+        }
+        for path in &targets.compose_files {
+            checks.push(compose::check_file(path, &display_path(path))?);
+        }
+        if let Some(lockfile) = &targets.lockfile {
+            let db = deps::AdvisoryDb::load(self.db.as_deref(), self.retry.policy())?;
+            notes.push(db.describe());
+            checks.extend(deps::check_lockfile(
+                &db,
+                lockfile,
+                &display_path(lockfile),
+            )?);
+            checks.push(if self.check_yanked {
+                deps::check_yanked(lockfile, &display_path(lockfile), self.retry.policy())?
+            } else {
+                Check::skipped(
+                    "yanked",
+                    display_path(lockfile),
+                    "needs the crates.io index over the network: pass --check-yanked",
+                )
+            });
+        }
+        for image in &targets.images {
+            checks.extend(self.scan_image(sh, image)?);
+        }
+        Ok(Report { checks, notes })
+    }
+
+    /// The explicit targets, or the project's own files when none is named.
+    pub fn targets(&self) -> anyhow::Result<Targets> {
+        let explicit = !(self.images.is_empty()
+            && self.dockerfiles.is_empty()
+            && self.compose_files.is_empty()
+            && self.lockfile.is_none());
+        if explicit {
+            return Ok(Targets {
+                dockerfiles: self.dockerfiles.clone(),
+                compose_files: self.compose_files.clone(),
+                lockfile: self.lockfile.clone(),
+                images: self.images.clone(),
+            });
+        }
+        let docker_dir = paths::docker_dir();
+        let mut dockerfiles = Vec::new();
+        let mut compose_files = Vec::new();
+        let entries = std::fs::read_dir(&docker_dir)
+            .with_context(|| format!("cannot list {}", docker_dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.starts_with("Dockerfile.") {
+                dockerfiles.push(path);
+            } else if name.contains("compose") && name.ends_with(".yml") {
+                compose_files.push(path);
+            }
+        }
+        dockerfiles.sort();
+        compose_files.sort();
+        Ok(Targets {
+            dockerfiles,
+            compose_files,
+            lockfile: Some(paths::project_root().join("Cargo.lock")),
+            images: Vec::new(),
+        })
+    }
+
+    fn scan_dockerfile(&self, sh: &Shell, path: &Path) -> anyhow::Result<Vec<Check>> {
+        let shown = display_path(path);
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the Dockerfile {}", path.display()))?;
+        let findings = dockerfile::check(&text, &shown, &self.canaries);
+        let mut checks = vec![Check::ran("dockerfile-rules", &shown, findings)];
+        checks.push(if self.builtin_only {
+            Check::skipped("hadolint", &shown, "--builtin-only")
+        } else {
+            tools::hadolint(sh, path, &shown)?
+        });
+        Ok(checks)
+    }
+
+    fn scan_image(&self, sh: &Shell, image: &str) -> anyhow::Result<Vec<Check>> {
+        let db = image::load_db(self.db.as_deref(), self.retry.policy());
+        let opts = image::Options {
+            mode: None,
+            canaries: image::canaries_with_env(&self.canaries),
+            db: db.as_ref(),
+        };
+        let (read, mut checks) = image::inspect(sh, image, &opts)?;
+        if self.sbom.is_some() {
+            let path = self
+                .sbom_output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("cv-sbom.cdx.json"));
+            sbom::write(&read, &path)?;
+            eprintln!("CycloneDX 1.5 SBOM of {image}: {}", path.display());
+        }
+        checks.push(if self.builtin_only {
+            Check::skipped("trivy", image, "--builtin-only")
+        } else {
+            tools::trivy_image(sh, image)?
+        });
+        Ok(checks)
+    }
+}
+
+/// A path as the report shows it: relative to the project root when under it.
+pub fn display_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match absolute.strip_prefix(paths::project_root()) {
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// `cargo xtask docker --scan`: scans the image just built, failing on high findings. The mode
+/// it was built in decides which image rules apply; the advisory database and canary come from
+/// CV_ADVISORY_DB and CV_SCAN_CANARY, as for `cargo xtask scan`.
+pub fn scan_built_image(sh: &Shell, image: &str, mode: Mode) -> anyhow::Result<()> {
+    let db_flag = std::env::var_os("CV_ADVISORY_DB").map(PathBuf::from);
+    let db = image::load_db(db_flag.as_deref(), crate::retry::Policy::default());
+    let opts = image::Options {
+        mode: Some(mode),
+        canaries: image::canaries_with_env(&[]),
+        db: db.as_ref(),
+    };
+    let report = Report {
+        checks: image::scan(sh, image, &opts)?,
+        notes: Vec::new(),
+    };
+    print!("{}", report::table(&report, Severity::High));
+    let failing = report.failing(Severity::High);
+    anyhow::ensure!(
+        failing == 0,
+        "the scan of {image} found {failing} finding(s) at or above high (listed above); fix them \
+         before shipping the image"
+    );
+    Ok(())
 }
