@@ -102,7 +102,7 @@ pub fn detect(sh: &Shell, wanted: Option<EngineKind>) -> anyhow::Result<Detectio
 }
 
 /// Every distinct executable of this name on PATH, in PATH order.
-fn candidates(name: &str) -> Vec<PathBuf> {
+pub fn candidates(name: &str) -> Vec<PathBuf> {
     let mut seen = Vec::new();
     let mut found = Vec::new();
     for path in which::which_all(name).into_iter().flatten() {
@@ -172,7 +172,7 @@ fn detect_docker(sh: &Shell) -> anyhow::Result<Detection> {
 
 /// Asks the daemon for its version; a silent daemon is the most common failure, so it gets
 /// its own message.
-fn server_version(sh: &Shell, client: &Path) -> anyhow::Result<String> {
+pub fn server_version(sh: &Shell, client: &Path) -> anyhow::Result<String> {
     let fmt = "{{.Server.Version}}";
     let out = cmd!(sh, "{client} version --format {fmt}")
         .quiet()

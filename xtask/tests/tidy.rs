@@ -38,10 +38,19 @@ fn dockerfiles_pass_hadolint() {
 #[test]
 fn wrapper_scripts_stay_one_line() {
     // The logic lives in Rust: the scripts the old build system had only forward to xtask.
-    let script = std::fs::read_to_string(root().join("scripts/build-docker.sh")).unwrap();
-    let commands: Vec<&str> = script
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("set "))
-        .collect();
-    assert_eq!(commands, ["exec cargo xtask docker \"$@\""], "{script}");
+    for (script, command) in [
+        ("build-docker.sh", "docker"),
+        ("network-test.sh", "net-test"),
+    ] {
+        let text = std::fs::read_to_string(root().join("scripts").join(script)).unwrap();
+        let commands: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("set "))
+            .collect();
+        assert_eq!(
+            commands,
+            [format!("exec cargo xtask {command} \"$@\"")],
+            "{script}:\n{text}"
+        );
+    }
 }
