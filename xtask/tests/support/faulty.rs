@@ -49,9 +49,8 @@ pub struct Faulty {
 
 struct Shared {
     backend: Backend,
-    fault: Fault,
-    /// How many matching requests get the fault.
-    first: usize,
+    /// The fault, and how many matching requests get it.
+    fault: Mutex<(Fault, usize)>,
     /// Only requests whose path contains this are faulted (and counted as matching).
     only: Option<String>,
     faulted: AtomicUsize,
@@ -79,8 +78,7 @@ impl Faulty {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             backend,
-            fault,
-            first,
+            fault: Mutex::new((fault, first)),
             only: only.map(str::to_owned),
             faulted: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -145,10 +143,18 @@ impl Faulty {
 
     /// How many requests got the fault.
     pub fn faulted(&self) -> usize {
-        self.shared
-            .faulted
-            .load(Ordering::SeqCst)
-            .min(self.shared.first)
+        let first = self.shared.fault.lock().unwrap().1;
+        self.shared.faulted.load(Ordering::SeqCst).min(first)
+    }
+
+    /// From now on, the next `first` matching requests get `fault`; the log starts afresh.
+    /// (For setting things up through a server that must then misbehave, e.g. a lockfile
+    /// that names its port.)
+    pub fn arm(&self, fault: Fault, first: usize) {
+        let mut log = self.shared.log.lock().unwrap();
+        *self.shared.fault.lock().unwrap() = (fault, first);
+        self.shared.faulted.store(0, Ordering::SeqCst);
+        log.clear();
     }
 }
 
@@ -203,7 +209,12 @@ fn closing(head: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(head);
     let mut out = String::new();
     for line in text.split("\r\n").filter(|l| !l.is_empty()) {
-        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if name != "connection" && name != "keep-alive" {
             out.push_str(line);
             out.push_str("\r\n");
@@ -227,8 +238,8 @@ fn handle(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
     let method = words.next().unwrap_or("").to_owned();
     let path = words.next().unwrap_or("").to_owned();
     let matches = shared.only.as_deref().is_none_or(|o| path.contains(o));
-    let fault = (matches && shared.faulted.fetch_add(1, Ordering::SeqCst) < shared.first)
-        .then_some(shared.fault);
+    let (fault, first) = *shared.fault.lock().unwrap();
+    let fault = (matches && shared.faulted.fetch_add(1, Ordering::SeqCst) < first).then_some(fault);
     let outcome = match fault {
         Some(Fault::Drop) => "dropped".to_owned(),
         Some(Fault::Reset) => "reset".to_owned(),
