@@ -1,13 +1,403 @@
 //! `cargo xtask precommit`: the fast checks the pre-commit hook runs (issue 5).
+//!
+//! The checks run on the git repository of the current directory (`git rev-parse
+//! --show-toplevel`), not on the checkout xtask was compiled from, so the hook works in any clone
+//! and in linked worktrees. Like Bevy's `tools/ci`, the steps are planned first, each with the
+//! command that fixes its failure, then run one after another; every step reports its result and
+//! time, and the run ends with one summary line.
+//!
+//! Nothing here touches the network: a commit must not wait on it or fail for want of it. The
+//! advisory check uses a database already on disk and is skipped, saying why, when there is none.
 
-use xshell::Shell;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use xshell::{Shell, cmd};
+
+const EXAMPLES: &str = "\
+Examples:
+  Run every check on the repository of the current directory:
+    cargo xtask precommit
+
+  Leave out the slowest step once:
+    cargo xtask precommit --skip clippy
+
+The pre-commit hook (`cargo xtask hooks install`) runs this before every commit;
+`git commit --no-verify` skips it once. The advisory step reads a database already on disk
+(CV_ADVISORY_DB, else $CARGO_HOME/advisory-db, else the copy `cargo xtask scan` downloaded) and is
+skipped when there is none: a commit never waits on the network.
+
+Exit status: 0 when every step passed or was skipped, 1 when one failed.";
 
 /// Format check, clippy, Dockerfile and compose lint, lockfile advisories
+///
+/// Each step prints its name, result and time; a failing step shows its output and the command
+/// that fixes it.
 #[derive(Debug, clap::Args)]
-pub struct Precommit {}
+#[command(after_long_help = EXAMPLES)]
+pub struct Precommit {
+    /// Leave out a step; repeatable
+    #[arg(long, value_enum, value_name = "STEP")]
+    skip: Vec<StepKind>,
+}
+
+/// The checks, in the order they run: cheapest and most often failing first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StepKind {
+    /// cargo fmt --all --check
+    Fmt,
+    /// cargo clippy --workspace --all-targets --locked -- -D warnings
+    Clippy,
+    /// The scanner's Dockerfile and compose rules on the tracked Dockerfiles and compose files
+    DockerLint,
+    /// Cargo.lock against the RustSec advisory database on disk
+    Advisories,
+}
+
+impl StepKind {
+    const ALL: [StepKind; 4] = [
+        StepKind::Fmt,
+        StepKind::Clippy,
+        StepKind::DockerLint,
+        StepKind::Advisories,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            StepKind::Fmt => "fmt",
+            StepKind::Clippy => "clippy",
+            StepKind::DockerLint => "docker-lint",
+            StepKind::Advisories => "advisories",
+        }
+    }
+
+    /// What to do when the step fails.
+    fn fix(self) -> &'static str {
+        match self {
+            StepKind::Fmt => "run `cargo fmt --all`",
+            StepKind::Clippy => {
+                "fix what clippy reports above, then check with \
+                 `cargo clippy --workspace --all-targets --locked -- -D warnings`"
+            }
+            StepKind::DockerLint => {
+                "fix the findings above, then check with `cargo xtask scan --dockerfile PATH` \
+                 or `--compose PATH`"
+            }
+            StepKind::Advisories => {
+                "upgrade the crates named above (`cargo update -p NAME`), then check with \
+                 `cargo xtask scan --lockfile Cargo.lock`"
+            }
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepResult {
+    /// With a short note, e.g. how many files were checked.
+    Passed(String),
+    /// With what the step printed, shown to the user.
+    Failed(String),
+    /// With the reason.
+    Skipped(String),
+}
 
 impl Precommit {
-    pub fn run(self, _sh: &Shell) -> anyhow::Result<()> {
-        anyhow::bail!("cargo xtask precommit is not available yet (issue 5)")
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let root = repo_root(sh)?;
+        let _in_root = sh.push_dir(&root);
+        println!("precommit: checking {}", root.display());
+        let started = Instant::now();
+        let mut failed = Vec::new();
+        let (mut passed, mut skipped) = (0, 0);
+        for kind in StepKind::ALL {
+            print!("  {:<12}", kind.name());
+            // The name shows while a slow step (a cold clippy) runs.
+            let _ = std::io::stdout().flush();
+            let step_started = Instant::now();
+            let result = if self.skip.contains(&kind) {
+                StepResult::Skipped("--skip".to_owned())
+            } else {
+                run_step(sh, &root, kind)
+            };
+            let took = seconds(step_started.elapsed());
+            match &result {
+                StepResult::Passed(note) => {
+                    passed += 1;
+                    println!("passed   {took}  {note}");
+                }
+                StepResult::Skipped(reason) => {
+                    skipped += 1;
+                    println!("skipped  {took}  {reason}");
+                }
+                StepResult::Failed(output) => {
+                    failed.push(kind);
+                    println!("FAILED   {took}  fix: {}", kind.fix());
+                    print!("{}", indent(output));
+                }
+            }
+        }
+        println!(
+            "precommit: {passed} passed, {} failed, {skipped} skipped in {}",
+            failed.len(),
+            seconds(started.elapsed())
+        );
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let mut message = String::from("precommit failed:");
+        for kind in &failed {
+            let _ = write!(message, " {}: {};", kind.name(), kind.fix());
+        }
+        message.pop();
+        message.push_str(" (`git commit --no-verify` skips the checks once)");
+        anyhow::bail!(message)
+    }
+}
+
+/// The top of the work tree the process runs in.
+fn repo_root(sh: &Shell) -> anyhow::Result<PathBuf> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let _in_cwd = sh.push_dir(&cwd);
+    let top = cmd!(sh, "git rev-parse --show-toplevel")
+        .quiet()
+        .read()
+        .with_context(|| {
+            format!(
+                "{} is not inside a git work tree: run `cargo xtask precommit` from a clone",
+                cwd.display()
+            )
+        })?;
+    Ok(PathBuf::from(top))
+}
+
+fn run_step(sh: &Shell, root: &Path, kind: StepKind) -> StepResult {
+    let outcome = match kind {
+        StepKind::Fmt | StepKind::Clippy if !root.join("Cargo.toml").is_file() => {
+            return StepResult::Skipped("no Cargo.toml at the top of the repository".to_owned());
+        }
+        StepKind::Fmt | StepKind::Clippy => cargo(sh, &cargo_args(kind, color())),
+        StepKind::DockerLint => docker_lint(sh, root),
+        StepKind::Advisories => advisories(root),
+    };
+    outcome.unwrap_or_else(|err| StepResult::Failed(format!("{err:#}\n")))
+}
+
+/// The command line of a cargo step (after `cargo`).
+fn cargo_args(kind: StepKind, color: &'static str) -> Vec<&'static str> {
+    match kind {
+        StepKind::Fmt => vec!["fmt", "--all", "--check", "--", "--color", color],
+        // --quiet: without "Checking …" lines a passing run prints nothing at all.
+        StepKind::Clippy => vec![
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--quiet",
+            "--color",
+            color,
+            "--",
+            "-D",
+            "warnings",
+        ],
+        StepKind::DockerLint | StepKind::Advisories => Vec::new(),
+    }
+}
+
+/// Output is captured and shown later: colour only when it will reach a terminal.
+fn color() -> &'static str {
+    if std::io::stdout().is_terminal() {
+        "always"
+    } else {
+        "never"
+    }
+}
+
+/// Runs cargo — the one that runs us, as `$CARGO` names it — with output captured: a passing
+/// step stays one line, a failing one shows everything.
+fn cargo(sh: &Shell, args: &[&str]) -> anyhow::Result<StepResult> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = cmd!(sh, "{cargo} {args...}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if out.status.success() {
+        return Ok(StepResult::Passed(String::new()));
+    }
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok(StepResult::Failed(text))
+}
+
+/// The Dockerfiles and compose files git tracks (or has staged) under `root`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DockerFiles {
+    pub dockerfiles: Vec<PathBuf>,
+    pub compose_files: Vec<PathBuf>,
+}
+
+/// Sorts tracked paths (relative to `root`, as `git ls-files` prints them) into Dockerfiles
+/// (`Dockerfile`, `Dockerfile.*`, `*.dockerfile`) and compose files (`compose*.yml`,
+/// `docker-compose*.yml`, and `.yaml`), keeping those present in the work tree.
+pub fn docker_files<'a>(root: &Path, tracked: impl IntoIterator<Item = &'a str>) -> DockerFiles {
+    let mut found = DockerFiles::default();
+    for path in tracked {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let lower = name.to_ascii_lowercase();
+        // Case matters for the prefix: `dockerfile.rs` is source code, `Dockerfile.prod` is not.
+        let dockerfile = lower == "dockerfile"
+            || name.starts_with("Dockerfile.")
+            || lower.ends_with(".dockerfile");
+        let compose = (lower.starts_with("compose") || lower.starts_with("docker-compose"))
+            && (lower.ends_with(".yml") || lower.ends_with(".yaml"));
+        let full = root.join(path);
+        // Deleted in the work tree but not yet in the index: nothing to read.
+        if !full.is_file() {
+            continue;
+        }
+        if dockerfile {
+            found.dockerfiles.push(full);
+        } else if compose {
+            found.compose_files.push(full);
+        }
+    }
+    found
+}
+
+fn tracked_docker_files(sh: &Shell, root: &Path) -> anyhow::Result<DockerFiles> {
+    // The index, not a directory walk: target/ and vendor/ are never looked at, and under the
+    // hook (GIT_INDEX_FILE) it is what is being committed.
+    let listing = cmd!(sh, "git ls-files -z")
+        .quiet()
+        .read()
+        .context("listing the tracked files")?;
+    Ok(docker_files(
+        root,
+        listing.split('\0').filter(|p| !p.is_empty()),
+    ))
+}
+
+fn docker_lint(sh: &Shell, root: &Path) -> anyhow::Result<StepResult> {
+    let files = tracked_docker_files(sh, root)?;
+    if files.dockerfiles.is_empty() && files.compose_files.is_empty() {
+        return Ok(StepResult::Skipped(
+            "no Dockerfile or compose file is tracked".to_owned(),
+        ));
+    }
+    Ok(StepResult::Skipped(format!(
+        "{} Dockerfile(s) and {} compose file(s) found; the scanner's rules are not in this \
+         build yet",
+        files.dockerfiles.len(),
+        files.compose_files.len()
+    )))
+}
+
+/// A local advisory database and how it was found, or why there is none. Never fetches.
+pub fn local_advisory_db() -> Result<(PathBuf, &'static str), String> {
+    if let Some(path) = std::env::var_os("CV_ADVISORY_DB") {
+        return Ok((PathBuf::from(path), "CV_ADVISORY_DB"));
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(copy) = cargo_home.map(|home| home.join("advisory-db"))
+        && copy.join("crates").is_dir()
+    {
+        return Ok((copy, "cargo-audit's copy"));
+    }
+    Err(
+        "no advisory database on disk (set CV_ADVISORY_DB, or run `cargo xtask scan` once to \
+         download one); a commit does not wait on the network"
+            .to_owned(),
+    )
+}
+
+fn advisories(root: &Path) -> anyhow::Result<StepResult> {
+    let lockfile = root.join("Cargo.lock");
+    if !lockfile.is_file() {
+        return Ok(StepResult::Skipped("no Cargo.lock".to_owned()));
+    }
+    Ok(match local_advisory_db() {
+        Err(reason) => StepResult::Skipped(reason),
+        Ok((db, _)) => StepResult::Skipped(format!(
+            "found {}; the scanner's advisory check is not in this build yet",
+            db.display()
+        )),
+    })
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:>5.1} s", d.as_secs_f64())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      | {l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_tracked_files_into_dockerfiles_and_compose_files() {
+        let root = tempfile::tempdir().unwrap();
+        let tracked = [
+            "Dockerfile",
+            "docker/Dockerfile.prod",
+            "tools/build.Dockerfile",
+            "docker/docker-compose.dev.yml",
+            "compose.yaml",
+            "docker/README-measurements.md",
+            "src/dockerfile.rs",
+            "config.yml",
+            "gone/Dockerfile",
+        ];
+        for path in &tracked[..8] {
+            let full = root.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, "").unwrap();
+        }
+        let found = docker_files(root.path(), tracked);
+        let rel = |paths: &[PathBuf]| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.strip_prefix(root.path()).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            rel(&found.dockerfiles),
+            [
+                "Dockerfile",
+                "docker/Dockerfile.prod",
+                "tools/build.Dockerfile"
+            ]
+        );
+        assert_eq!(
+            rel(&found.compose_files),
+            ["docker/docker-compose.dev.yml", "compose.yaml"]
+        );
+    }
+
+    #[test]
+    fn every_step_names_a_command_to_run() {
+        for kind in StepKind::ALL {
+            assert!(kind.fix().contains('`'), "{}: {}", kind.name(), kind.fix());
+        }
+    }
+
+    #[test]
+    fn cargo_steps_run_these_commands() {
+        assert_eq!(
+            cargo_args(StepKind::Fmt, "never").join(" "),
+            "fmt --all --check -- --color never"
+        );
+        assert_eq!(
+            cargo_args(StepKind::Clippy, "always").join(" "),
+            "clippy --workspace --all-targets --locked --quiet --color always -- -D warnings"
+        );
     }
 }

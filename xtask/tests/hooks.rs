@@ -1,0 +1,368 @@
+//! `cargo xtask hooks` and the pre-commit hook, with real git and real cargo.
+//!
+//! Each test makes a temporary git repository holding a tiny crate whose `.cargo/config.toml`
+//! aliases `cargo xtask` to this checkout's xtask (`cargo run --manifest-path …`), so the hook
+//! runs exactly what a clone of this project would, and xtask is built once, in this checkout's
+//! target directory. Git reads no user or system configuration here: a developer's global
+//! `core.hooksPath` must not change what is tested.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Instant, SystemTime};
+
+const CLEAN: &str = "pub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n";
+/// A change to CLEAN (so that, once formatted, there is something to commit), unformatted.
+const UNFORMATTED: &str = "pub fn add(a:u32,b:u32)->u32{a+b}\npub fn two()->u32{2}\n";
+
+/// A user's own hook: leaves a marker, and fails while a file named `block` exists.
+const USER_HOOK: &str = "#!/bin/sh\n\
+    # the user's own hook, no trailing newline on purpose\n\
+    echo ran >> user-hook-ran\n\
+    if [ -e block ]; then echo 'user hook: blocked by ./block' >&2; exit 3; fi";
+
+fn xtask_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// A repository with one commit: the tiny crate, formatted, with its Cargo.lock.
+    fn new() -> Repo {
+        let repo = Repo {
+            dir: tempfile::Builder::new()
+                .prefix("cv-test-hooks-")
+                .tempdir()
+                .unwrap(),
+        };
+        repo.write(
+            "Cargo.toml",
+            "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+        );
+        repo.write("src/lib.rs", CLEAN);
+        repo.write(".gitignore", "/target\n");
+        repo.write(
+            ".cargo/config.toml",
+            &format!(
+                "[alias]\nxtask = \"run --quiet --manifest-path {} --\"\n",
+                xtask_manifest().display()
+            ),
+        );
+        let lock = repo.cargo(&["generate-lockfile", "--offline"]);
+        assert!(lock.status.success(), "{}", text(&lock));
+        repo.ok_git(&["init", "-q", "-b", "main"]);
+        repo.ok_git(&["add", "."]);
+        repo.ok_git(&["commit", "-q", "-m", "tiny crate"]);
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, rel: &str, contents: &str) {
+        let path = self.path().join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+    }
+
+    fn command(&self, program: &str, dir: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Hook Test")
+            .env("GIT_AUTHOR_EMAIL", "hook-test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Hook Test")
+            .env("GIT_COMMITTER_EMAIL", "hook-test@example.invalid")
+            // Run from inside another hook, these would point git at the wrong repository.
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE");
+        cmd
+    }
+
+    fn git_in(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command("git", dir).args(args).output().unwrap()
+    }
+
+    fn git(&self, args: &[&str]) -> Output {
+        self.git_in(self.path(), args)
+    }
+
+    fn ok_git(&self, args: &[&str]) -> String {
+        let out = self.git(args);
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn cargo(&self, args: &[&str]) -> Output {
+        self.command(&cargo_bin(), self.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn xtask(&self, args: &[&str]) -> Output {
+        let mut all = vec!["xtask"];
+        all.extend_from_slice(args);
+        self.cargo(&all)
+    }
+
+    fn ok_xtask(&self, args: &[&str]) -> String {
+        let out = self.xtask(args);
+        assert!(out.status.success(), "cargo xtask {args:?}: {}", text(&out));
+        text(&out)
+    }
+
+    fn head(&self) -> String {
+        self.ok_git(&["rev-parse", "HEAD"])
+    }
+
+    /// Stages everything and commits, through the hook.
+    fn commit_in(&self, dir: &Path, message: &str) -> Output {
+        let add = self.git_in(dir, &["add", "-A"]);
+        assert!(add.status.success(), "{}", text(&add));
+        self.git_in(dir, &["commit", "-q", "-m", message])
+    }
+
+    fn commit(&self, message: &str) -> Output {
+        self.commit_in(self.path(), message)
+    }
+
+    fn hooks_dir(&self) -> PathBuf {
+        self.path().join(".git/hooks")
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Everything in a directory that "exactly as it was" covers: names, bytes (or symlink
+/// targets), mode bits, modification times.
+fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, SystemTime)> {
+    let mut files = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let meta = path.symlink_metadata().unwrap();
+        let contents = if meta.file_type().is_symlink() {
+            fs::read_link(&path)
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes()
+        } else {
+            fs::read(&path).unwrap()
+        };
+        files.insert(
+            path.file_name().unwrap().to_string_lossy().into_owned(),
+            (
+                contents,
+                meta.permissions().mode() & 0o7777,
+                meta.modified().unwrap(),
+            ),
+        );
+    }
+    files
+}
+
+#[test]
+fn hook_blocks_unformatted_code_and_lets_formatted_code_through() {
+    let repo = Repo::new();
+    let out = repo.ok_xtask(&["hooks", "install"]);
+    assert!(out.contains("installed the pre-commit hook"), "{out}");
+    let before = repo.head();
+
+    repo.write("src/lib.rs", UNFORMATTED);
+    let started = Instant::now();
+    let blocked = repo.commit("unformatted");
+    eprintln!("blocked commit took {:.1?}", started.elapsed());
+    let output = text(&blocked);
+    assert!(
+        !blocked.status.success(),
+        "the commit went through:\n{output}"
+    );
+    assert_eq!(repo.head(), before, "HEAD moved");
+    assert!(
+        output
+            .lines()
+            .any(|l| l.trim_start().starts_with("fmt") && l.contains("FAILED")),
+        "{output}"
+    );
+    assert!(output.contains("run `cargo fmt --all`"), "{output}");
+    assert!(
+        output.contains("src/lib.rs"),
+        "the diff names the file:\n{output}"
+    );
+
+    let fmt = repo.cargo(&["fmt", "--all"]);
+    assert!(fmt.status.success(), "{}", text(&fmt));
+    let started = Instant::now();
+    let passed = repo.commit("formatted");
+    eprintln!("passing commit took {:.1?}", started.elapsed());
+    let output = text(&passed);
+    assert!(passed.status.success(), "{output}");
+    assert_ne!(repo.head(), before);
+    assert!(output.contains("precommit: "), "the hook ran:\n{output}");
+    assert!(output.contains(" 0 failed"), "{output}");
+}
+
+#[test]
+fn no_verify_skips_the_hook_once() {
+    let repo = Repo::new();
+    repo.ok_xtask(&["hooks", "install"]);
+    let before = repo.head();
+    repo.write("src/lib.rs", UNFORMATTED);
+    repo.ok_git(&["add", "-A"]);
+    repo.ok_git(&["commit", "-q", "--no-verify", "-m", "skip the checks"]);
+    assert_ne!(repo.head(), before);
+}
+
+#[test]
+fn a_users_hook_is_kept_still_runs_and_still_blocks_then_comes_back_exactly() {
+    let repo = Repo::new();
+    let hook = repo.hooks_dir().join("pre-commit");
+    fs::write(&hook, USER_HOOK).unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o750)).unwrap();
+    let before_install = snapshot(&repo.hooks_dir());
+
+    let out = repo.ok_xtask(&["hooks", "install"]);
+    assert!(out.contains("kept as pre-commit.before-cv-xtask"), "{out}");
+
+    repo.write("src/lib.rs", &format!("{CLEAN}\npub const ONE: u32 = 1;\n"));
+    let passed = repo.commit("clean");
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert_eq!(
+        fs::read_to_string(repo.path().join("user-hook-ran")).unwrap(),
+        "ran\n",
+        "the user's hook ran once"
+    );
+    assert!(text(&passed).contains("precommit: "), "ours ran too");
+
+    // The user's hook fails: the commit is blocked even though our checks would pass.
+    let head = repo.head();
+    repo.write("block", "");
+    let blocked = repo.commit("blocked by the user's hook");
+    assert!(!blocked.status.success(), "{}", text(&blocked));
+    assert!(text(&blocked).contains("user hook: blocked by ./block"));
+    assert_eq!(repo.head(), head);
+
+    let out = repo.ok_xtask(&["hooks", "uninstall"]);
+    assert!(
+        out.contains("put back the hook that was there before"),
+        "{out}"
+    );
+    assert_eq!(
+        snapshot(&repo.hooks_dir()),
+        before_install,
+        "bytes, mode and time of every file in the hooks directory"
+    );
+}
+
+#[test]
+fn install_twice_changes_nothing_and_uninstall_leaves_no_trace() {
+    let repo = Repo::new();
+    let pristine = snapshot(&repo.hooks_dir());
+
+    let out = repo.ok_xtask(&["hooks", "uninstall"]);
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(snapshot(&repo.hooks_dir()), pristine);
+
+    repo.ok_xtask(&["hooks", "install"]);
+    let installed = snapshot(&repo.hooks_dir());
+    let hook = &installed["pre-commit"];
+    assert!(String::from_utf8_lossy(&hook.0).contains("# cv-xtask pre-commit hook"));
+    assert_eq!(hook.1, 0o755);
+
+    let out = repo.ok_xtask(&["hooks", "install"]);
+    assert!(out.contains("already installed"), "{out}");
+    assert_eq!(
+        snapshot(&repo.hooks_dir()),
+        installed,
+        "the second install changed files"
+    );
+
+    let out = repo.ok_xtask(&["hooks", "status"]);
+    assert!(out.contains("installed in"), "{out}");
+
+    let out = repo.ok_xtask(&["hooks", "uninstall"]);
+    assert!(out.contains("removed the pre-commit hook"), "{out}");
+    assert_eq!(snapshot(&repo.hooks_dir()), pristine);
+}
+
+#[test]
+fn a_symlinked_user_hook_comes_back_as_the_same_symlink() {
+    let repo = Repo::new();
+    let hook = repo.hooks_dir().join("pre-commit");
+    symlink("../../tools/their-hook", &hook).unwrap();
+    let before = snapshot(&repo.hooks_dir());
+    repo.ok_xtask(&["hooks", "install"]);
+    repo.ok_xtask(&["hooks", "uninstall"]);
+    assert_eq!(snapshot(&repo.hooks_dir()), before);
+}
+
+#[test]
+fn core_hooks_path_is_where_the_hook_goes() {
+    let repo = Repo::new();
+    repo.ok_git(&["config", "core.hooksPath", ".githooks"]);
+    repo.ok_xtask(&["hooks", "install"]);
+    assert!(repo.path().join(".githooks/pre-commit").is_file());
+    assert!(!repo.hooks_dir().join("pre-commit").exists());
+
+    let before = repo.head();
+    repo.write("src/lib.rs", UNFORMATTED);
+    // Stage only the source: the hook itself is a new file git would also commit.
+    repo.ok_git(&["add", "src/lib.rs"]);
+    let blocked = repo.git(&["commit", "-q", "-m", "unformatted"]);
+    assert!(!blocked.status.success(), "{}", text(&blocked));
+    assert_eq!(repo.head(), before);
+
+    repo.ok_xtask(&["hooks", "uninstall"]);
+    assert!(!repo.path().join(".githooks/pre-commit").exists());
+}
+
+#[test]
+fn in_a_linked_worktree_the_hook_checks_that_worktree() {
+    let repo = Repo::new();
+    repo.ok_xtask(&["hooks", "install"]);
+    let elsewhere = tempfile::Builder::new()
+        .prefix("cv-test-hooks-wt-")
+        .tempdir()
+        .unwrap();
+    let tree = elsewhere.path().join("side");
+    repo.ok_git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "side",
+        tree.to_str().unwrap(),
+    ]);
+
+    // Unformatted only in the linked worktree: the main tree is clean, so a pass would mean the
+    // checks ran on the wrong tree.
+    fs::write(tree.join("src/lib.rs"), UNFORMATTED).unwrap();
+    let blocked = repo.commit_in(&tree, "unformatted in the worktree");
+    let output = text(&blocked);
+    assert!(!blocked.status.success(), "{output}");
+    assert!(
+        output.contains(&format!("checking {}", tree.display())),
+        "{output}"
+    );
+}
