@@ -1397,3 +1397,806 @@ fn advisory_inputs(packages: &[Package]) -> Vec<(String, String)> {
         .map(|p| (p.name.clone(), p.version.clone()))
         .collect()
 }
+
+/// Builders for the tests here and in `sbom`: layer tars, saved-image archives and ELF files
+/// made in memory, so the reader is tested on bytes whose every detail the test chose.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::io::Write;
+
+    /// One entry of a layer tar.
+    pub enum Entry<'a> {
+        File(&'a str, u32, &'a [u8]),
+        /// A file with an owner: path, mode, uid, content.
+        Owned(&'a str, u32, u64, &'a [u8]),
+        Dir(&'a str, u32),
+        Symlink(&'a str, &'a str),
+        HardLink(&'a str, &'a str),
+    }
+
+    pub fn layer(entries: &[Entry<'_>]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for entry in entries {
+            let mut header = tar::Header::new_ustar();
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            let (path, data): (&str, &[u8]) = match entry {
+                Entry::File(path, mode, data) => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_mode(*mode);
+                    (path, data)
+                }
+                Entry::Owned(path, mode, uid, data) => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_mode(*mode);
+                    header.set_uid(*uid);
+                    header.set_gid(*uid);
+                    (path, data)
+                }
+                Entry::Dir(path, mode) => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(*mode);
+                    (path, &[])
+                }
+                Entry::Symlink(path, target) | Entry::HardLink(path, target) => {
+                    let kind = if matches!(entry, Entry::Symlink(..)) {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Link
+                    };
+                    header.set_entry_type(kind);
+                    header.set_mode(0o777);
+                    header.set_size(0);
+                    builder
+                        .append_link(&mut header, path, target)
+                        .expect("a link entry");
+                    continue;
+                }
+            };
+            header.set_size(data.len() as u64);
+            builder
+                .append_data(&mut header, path, data)
+                .expect("a tar entry");
+        }
+        builder.into_inner().expect("a layer tar")
+    }
+
+    /// A `docker save` archive as Docker 20.10 writes it: `<id>/layer.tar` per layer, the config
+    /// as `<id>.json`, manifest.json last. `shared` links the last layer to the first, as Docker
+    /// does for a layer two images share.
+    pub fn docker_archive(
+        reference: &str,
+        config: &serde_json::Value,
+        layers: &[Vec<u8>],
+    ) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut names = Vec::new();
+        for (index, bytes) in layers.iter().enumerate() {
+            let name = format!("{index:064}/layer.tar");
+            append(&mut builder, &name, bytes);
+            names.push(name);
+        }
+        let config = serde_json::to_vec(config).expect("config JSON");
+        append(&mut builder, "cfg.json", &config);
+        let manifest =
+            serde_json::json!([{ "Config": "cfg.json", "RepoTags": [reference], "Layers": names }]);
+        append(
+            &mut builder,
+            "manifest.json",
+            &serde_json::to_vec(&manifest).expect("JSON"),
+        );
+        builder.into_inner().expect("an archive")
+    }
+
+    pub fn append(builder: &mut tar::Builder<Vec<u8>>, name: &str, bytes: &[u8]) {
+        let mut header = tar::Header::new_ustar();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(bytes.len() as u64);
+        builder
+            .append_data(&mut header, name, bytes)
+            .expect("an entry");
+    }
+
+    /// A config with this user and env, and this project's description label when `label`.
+    pub fn config(user: &str, env: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": { "User": user, "Env": env, "Labels": null, "Entrypoint": null },
+            "history": [{ "created_by": "COPY . / # buildkit" }],
+        })
+    }
+
+    /// A minimal ELF64 (x86-64, little endian) with an optional program interpreter and an
+    /// optional `.dep-v0` section holding `dep_json` zlib-compressed, as cargo-auditable writes it.
+    pub fn elf(interpreter: Option<&str>, dep_json: Option<&str>, extra: &[u8]) -> Vec<u8> {
+        let interp = interpreter
+            .map(|i| format!("{i}\0").into_bytes())
+            .unwrap_or_default();
+        let dep = dep_json.map(|json| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(json.as_bytes()).expect("zlib");
+            z.finish().expect("zlib")
+        });
+        let shstrtab: &[u8] = if dep.is_some() {
+            b"\0.dep-v0\0.shstrtab\0"
+        } else {
+            b"\0.shstrtab\0"
+        };
+        let phnum: u16 = if interpreter.is_some() { 1 } else { 0 };
+        let phoff = 64u64;
+        let interp_off = phoff + 56 * u64::from(phnum);
+        let dep_off = interp_off + interp.len() as u64;
+        let dep_len = dep.as_ref().map_or(0, Vec::len) as u64;
+        let extra_off = dep_off + dep_len;
+        let strtab_off = extra_off + extra.len() as u64;
+        let shoff = strtab_off + shstrtab.len() as u64;
+        let shnum: u16 = if dep.is_some() { 3 } else { 2 };
+
+        let mut out = Vec::new();
+        out.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+        out.extend_from_slice(&3u16.to_le_bytes()); // ET_DYN, as static-pie and PIE binaries are
+        out.extend_from_slice(&62u16.to_le_bytes()); // x86-64
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes()); // entry
+        out.extend_from_slice(&(if phnum > 0 { phoff } else { 0 }).to_le_bytes());
+        out.extend_from_slice(&shoff.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&64u16.to_le_bytes());
+        out.extend_from_slice(&56u16.to_le_bytes());
+        out.extend_from_slice(&phnum.to_le_bytes());
+        out.extend_from_slice(&64u16.to_le_bytes());
+        out.extend_from_slice(&shnum.to_le_bytes());
+        out.extend_from_slice(&(shnum - 1).to_le_bytes()); // .shstrtab is the last section
+        if phnum > 0 {
+            out.extend_from_slice(&object::elf::PT_INTERP.to_le_bytes());
+            out.extend_from_slice(&4u32.to_le_bytes());
+            for value in [
+                interp_off,
+                interp_off,
+                interp_off,
+                interp.len() as u64,
+                interp.len() as u64,
+                1,
+            ] {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&interp);
+        if let Some(dep) = &dep {
+            out.extend_from_slice(dep);
+        }
+        out.extend_from_slice(extra);
+        out.extend_from_slice(shstrtab);
+        let mut section = |name: u32, kind: u32, offset: u64, size: u64| {
+            out.extend_from_slice(&name.to_le_bytes());
+            out.extend_from_slice(&kind.to_le_bytes());
+            for value in [0u64, 0, offset, size] {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&1u64.to_le_bytes());
+            out.extend_from_slice(&0u64.to_le_bytes());
+        };
+        section(0, 0, 0, 0);
+        if dep.is_some() {
+            section(1, 1, dep_off, dep_len);
+            section(9, 3, strtab_off, shstrtab.len() as u64);
+        } else {
+            section(1, 3, strtab_off, shstrtab.len() as u64);
+        }
+        out
+    }
+
+    /// cargo-auditable's JSON for a binary `app` depending on `serde` (runtime), which depends on
+    /// `serde_derive` (build only), plus the given extra runtime package.
+    pub fn dep_json(extra: (&str, &str)) -> String {
+        serde_json::json!({
+            "packages": [
+                { "name": "app", "version": "0.1.0", "source": "local", "dependencies": [1, 3], "root": true },
+                { "name": "serde", "version": "1.0.200", "source": "crates.io", "dependencies": [2] },
+                { "name": "serde_derive", "version": "1.0.200", "source": "crates.io", "kind": "build" },
+                { "name": extra.0, "version": extra.1, "source": "crates.io" },
+            ]
+        })
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::testing::{Entry, config, dep_json, docker_archive, elf, layer};
+    use super::*;
+
+    fn tree(layers: &[Vec<u8>]) -> Tree {
+        let mut tree = Tree::default();
+        for (index, bytes) in layers.iter().enumerate() {
+            tree.apply_layer(index + 1, Cursor::new(bytes), &mut |_, _| {})
+                .expect("the layer applies");
+        }
+        tree
+    }
+
+    fn paths(tree: &Tree) -> Vec<&str> {
+        tree.nodes.keys().map(String::as_str).collect()
+    }
+
+    fn read(config: &serde_json::Value, layers: &[Vec<u8>], canaries: &[String]) -> Image {
+        let archive = docker_archive("cv-test:1", config, layers);
+        Image::read("cv-test:1", Cursor::new(archive), canaries).expect("the archive reads")
+    }
+
+    fn rules(checks: &[Check], id: &str) -> Vec<String> {
+        let check = checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no check {id}"));
+        assert!(
+            matches!(check.outcome, super::super::Outcome::Ran { .. }),
+            "{id} did not run: {check:?}"
+        );
+        check.findings().iter().map(|f| f.rule.clone()).collect()
+    }
+
+    #[test]
+    fn a_whiteout_deletes_a_lower_file_and_everything_under_a_lower_directory() {
+        let lower = layer(&[
+            Entry::Dir("etc/", 0o755),
+            Entry::File("etc/keep", 0o644, b"k"),
+            Entry::File("etc/gone", 0o644, b"g"),
+            Entry::Dir("opt/app/", 0o755),
+            Entry::File("opt/app/a", 0o644, b"a"),
+        ]);
+        let upper = layer(&[
+            Entry::File("etc/.wh.gone", 0o644, b""),
+            Entry::File("opt/.wh.app", 0o644, b""),
+        ]);
+        let tree = tree(&[lower, upper]);
+        assert_eq!(paths(&tree), ["etc", "etc/keep"]);
+    }
+
+    #[test]
+    fn an_opaque_directory_hides_lower_entries_but_keeps_its_own_layers() {
+        let lower = layer(&[
+            Entry::Dir("d/", 0o755),
+            Entry::File("d/old", 0o644, b"o"),
+            Entry::File("e", 0o644, b"e"),
+        ]);
+        // The marker comes after the layer's own entry: the order inside a layer must not matter.
+        let upper = layer(&[
+            Entry::File("d/new", 0o644, b"n"),
+            Entry::File("d/.wh..wh..opq", 0o644, b""),
+        ]);
+        let tree = tree(&[lower, upper]);
+        assert_eq!(paths(&tree), ["d", "d/new", "e"]);
+        assert_eq!(tree.nodes["d/new"].layer, 2);
+    }
+
+    #[test]
+    fn a_later_layer_replaces_a_file_and_a_file_replaces_a_directory() {
+        let lower = layer(&[
+            Entry::File("f", 0o644, b"one"),
+            Entry::Dir("x/", 0o755),
+            Entry::File("x/inner", 0o644, b"i"),
+        ]);
+        let upper = layer(&[
+            Entry::File("f", 0o600, b"two!"),
+            Entry::File("x", 0o644, b"now a file"),
+        ]);
+        let tree = tree(&[lower, upper]);
+        assert_eq!(paths(&tree), ["f", "x"]);
+        assert_eq!(tree.nodes["f"].mode, 0o600);
+        assert_eq!(tree.small_file("f"), Some(&b"two!"[..]));
+        assert_eq!(tree.nodes["x"].kind, NodeKind::File);
+    }
+
+    #[test]
+    fn symlinks_resolve_like_the_kernel_and_hard_links_share_their_target() {
+        let tree = tree(&[layer(&[
+            Entry::Dir("usr/bin/", 0o755),
+            Entry::File("usr/bin/busybox", 0o755, b"bb"),
+            Entry::Symlink("bin", "usr/bin"),
+            Entry::Symlink("usr/bin/sh", "/bin/busybox"),
+            Entry::Symlink("usr/bin/up", "../bin/busybox"),
+            Entry::HardLink("usr/bin/ash", "usr/bin/busybox"),
+            Entry::Symlink("loop", "loop"),
+        ])]);
+        assert_eq!(
+            tree.resolve("/bin/sh").map(|(p, _)| p),
+            Some("usr/bin/busybox".to_owned())
+        );
+        assert_eq!(
+            tree.resolve("bin/up").map(|(p, _)| p),
+            Some("usr/bin/busybox".to_owned())
+        );
+        assert!(
+            tree.resolve("loop").is_none(),
+            "a symlink loop resolves to nothing"
+        );
+        assert!(tree.resolve("bin/missing").is_none());
+        assert_eq!(tree.small_file("usr/bin/ash"), Some(&b"bb"[..]));
+        assert_eq!(tree.nodes["usr/bin/ash"].size, 2);
+    }
+
+    #[test]
+    fn a_secret_deleted_by_a_later_layer_is_still_found_in_the_layer_that_ships_it() {
+        let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+        let canary = "cv-test-canary-42".to_owned();
+        let layers = [
+            layer(&[Entry::File("root/.ssh/id_ed25519", 0o600, key.as_bytes())]),
+            layer(&[
+                Entry::File("root/.ssh/.wh.id_ed25519", 0o644, b""),
+                Entry::File("app/conf", 0o644, b"x=cv-test-canary-42"),
+            ]),
+        ];
+        let image = read(
+            &config("65532", &[]),
+            &layers,
+            std::slice::from_ref(&canary),
+        );
+        assert!(image.tree.resolve("root/.ssh/id_ed25519").is_none());
+        let checks = checks(
+            &image,
+            &Options {
+                canaries: vec![canary],
+                ..Options::default()
+            },
+        );
+        let check = checks
+            .iter()
+            .find(|c| c.id == "image-secrets-files")
+            .expect("the check");
+        let found: Vec<(&str, &str)> = check
+            .findings()
+            .iter()
+            .map(|f| (f.rule.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[0].0, "CVI007");
+        assert!(
+            found[0]
+                .1
+                .contains("layer 1 holds a private key (a later layer hides it"),
+            "{}",
+            found[0].1
+        );
+        assert_eq!(found[1].0, "CVI008");
+        assert!(
+            found[1]
+                .1
+                .starts_with("/app/conf in layer 2 holds the canary"),
+            "{}",
+            found[1].1
+        );
+    }
+
+    #[test]
+    fn docker_20_10_shared_layers_are_links_inside_the_archive() {
+        let base = layer(&[Entry::File("etc/os-release", 0o644, b"ID=test")]);
+        let mut builder = tar::Builder::new(Vec::new());
+        testing::append(&mut builder, "a/layer.tar", &base);
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        builder
+            .append_link(&mut header, "b/layer.tar", "../a/layer.tar")
+            .expect("a link");
+        testing::append(
+            &mut builder,
+            "c.json",
+            &serde_json::to_vec(&config("1000", &[])).expect("JSON"),
+        );
+        let manifest = serde_json::json!([{ "Config": "c.json", "RepoTags": ["x:1"], "Layers": ["a/layer.tar", "b/layer.tar"] }]);
+        testing::append(
+            &mut builder,
+            "manifest.json",
+            &serde_json::to_vec(&manifest).expect("JSON"),
+        );
+        let image = Image::read("x:1", Cursor::new(builder.into_inner().expect("tar")), &[])
+            .expect("reads");
+        assert_eq!(image.layers, 2);
+        assert_eq!(image.tree.nodes["etc/os-release"].layer, 2);
+    }
+
+    #[test]
+    fn an_oci_layout_with_a_gzip_layer_behind_an_index_reads_too() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&layer(&[Entry::File("app", 0o755, b"hello")]))
+            .expect("gzip");
+        let layer_blob = gz.finish().expect("gzip");
+        let config_blob = serde_json::to_vec(&config("nobody", &[])).expect("JSON");
+        let digest = |bytes: &[u8]| format!("sha256:{}", hex(&Sha256::digest(bytes)));
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config_blob) },
+            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest(&layer_blob) }],
+        }))
+        .expect("JSON");
+        let inner_index = serde_json::to_vec(&serde_json::json!({
+            "manifests": [
+                { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:00", "platform": { "os": "linux", "architecture": "arm64" } },
+                { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(&manifest), "platform": { "os": "linux", "architecture": "amd64" } },
+            ]
+        }))
+        .expect("JSON");
+        let index = serde_json::json!({ "manifests": [{ "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest(&inner_index) }] });
+        let mut builder = tar::Builder::new(Vec::new());
+        for blob in [&layer_blob, &config_blob, &manifest, &inner_index] {
+            testing::append(&mut builder, &blob_path(&digest(blob)), blob);
+        }
+        testing::append(
+            &mut builder,
+            "index.json",
+            &serde_json::to_vec(&index).expect("JSON"),
+        );
+        let image = Image::read(
+            "oci:1",
+            Cursor::new(builder.into_inner().expect("tar")),
+            &[],
+        )
+        .expect("reads");
+        assert_eq!(image.tree.small_file("app"), Some(&b"hello"[..]));
+        assert_eq!(image.id, digest(&config_blob));
+        assert_eq!(image.run_config().user.as_deref(), Some("nobody"));
+    }
+
+    #[test]
+    fn an_archive_without_a_manifest_is_a_clear_error() {
+        let mut builder = tar::Builder::new(Vec::new());
+        testing::append(&mut builder, "something.txt", b"x");
+        let err = Image::read("x", Cursor::new(builder.into_inner().expect("tar")), &[])
+            .expect_err("no manifest");
+        assert_eq!(
+            err.to_string(),
+            "the image archive has no manifest.json or index.json; is it a `docker save` or OCI archive?"
+        );
+    }
+
+    #[test]
+    fn elf_facts_static_dynamic_and_the_embedded_list() {
+        let dynamic =
+            analyse_elf(&elf(Some("/lib64/ld-linux-x86-64.so.2"), None, b"")).expect("an ELF");
+        assert_eq!(
+            dynamic.interpreter.as_deref(),
+            Some("/lib64/ld-linux-x86-64.so.2")
+        );
+        assert!(matches!(dynamic.dependencies, Dependencies::Missing));
+        assert!(!dynamic.rust, "no Rust marker in it");
+
+        let audited =
+            analyse_elf(&elf(None, Some(&dep_json(("itoa", "1.0.1"))), b"")).expect("an ELF");
+        assert_eq!(audited.interpreter, None);
+        assert!(audited.rust);
+        let Dependencies::Embedded(packages) = &audited.dependencies else {
+            panic!("no embedded list: {:?}", audited.dependencies);
+        };
+        let names: Vec<(&str, bool, bool)> = packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.root, p.build_only))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("app", true, false),
+                ("serde", false, false),
+                ("serde_derive", false, true),
+                ("itoa", false, false)
+            ]
+        );
+        assert_eq!(
+            advisory_inputs(packages),
+            [
+                ("serde".to_owned(), "1.0.200".to_owned()),
+                ("itoa".to_owned(), "1.0.1".to_owned())
+            ]
+        );
+
+        let broken = analyse_elf(&elf(None, Some("{\"packages\": 7}"), b"")).expect("an ELF");
+        assert!(
+            matches!(broken.dependencies, Dependencies::Unreadable(_)),
+            "{:?}",
+            broken.dependencies
+        );
+        assert!(analyse_elf(b"#!/bin/sh\necho not an ELF\n").is_none());
+    }
+
+    #[test]
+    fn the_dependency_check_names_rust_binaries_without_a_list_and_ignores_c_ones() {
+        let rust_marker =
+            b"/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/option.rs";
+        let image = read(
+            &config("65532", &[]),
+            &[layer(&[
+                Entry::File(
+                    "usr/local/bin/plain-rust",
+                    0o755,
+                    &elf(None, None, rust_marker),
+                ),
+                Entry::File("bin/c-tool", 0o755, &elf(None, None, b"")),
+                Entry::File(
+                    "usr/local/bin/audited",
+                    0o755,
+                    &elf(None, Some(&dep_json(("itoa", "1.0.1"))), b""),
+                ),
+            ])],
+            &[],
+        );
+        let checks = checks(&image, &Options::default());
+        let deps: Vec<(&str, String, Vec<String>)> = checks
+            .iter()
+            .filter(|c| c.id == "image-dependencies")
+            .map(|c| {
+                let status = match &c.outcome {
+                    super::super::Outcome::Ran { .. } => "ran",
+                    super::super::Outcome::Skipped { .. } => "skipped",
+                };
+                (
+                    status,
+                    c.target.clone(),
+                    c.findings().iter().map(|f| f.rule.clone()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            deps,
+            [
+                (
+                    "skipped",
+                    "cv-test:1:/usr/local/bin/audited (4 packages embedded)".to_owned(),
+                    vec![]
+                ),
+                (
+                    "ran",
+                    "cv-test:1:/usr/local/bin/plain-rust".to_owned(),
+                    vec!["CVI012".to_owned()]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn user_root_in_every_spelling_and_a_name_resolved_through_passwd() {
+        let passwd: &[u8] = b"root:x:0:0::/root:/sbin/nologin\ntoor:x:0:0::/:/sbin/nologin\napp:x:1000:1000::/:/sbin/nologin\n";
+        let verdict = |user: &str| {
+            let image = read(
+                &config(user, &[]),
+                &[layer(&[Entry::File("etc/passwd", 0o644, passwd)])],
+                &[],
+            );
+            rules(&checks(&image, &Options::default()), "image-user")
+        };
+        for root in ["", "root", "0", "0:0", "root:65532", "toor"] {
+            assert_eq!(verdict(root), ["CVI001"], "USER {root:?}");
+        }
+        for fine in ["65532", "65532:65532", "app", "1000:0"] {
+            assert!(verdict(fine).is_empty(), "USER {fine:?}");
+        }
+        assert_eq!(verdict("ghost"), ["CVI002"]);
+    }
+
+    #[test]
+    fn shells_and_package_managers_are_found_through_symlinks_in_minimal_images_only() {
+        let layers = [layer(&[
+            Entry::File("bin/busybox", 0o755, b"bb"),
+            Entry::Symlink("bin/sh", "busybox"),
+            Entry::File("usr/bin/pip3.11", 0o755, b"#!"),
+            Entry::File("usr/share/doc/sh", 0o644, b"not executable"),
+            Entry::Symlink("usr/bin/apk", "/nowhere"),
+        ])];
+        let image = read(&config("65532", &[]), &layers, &[]);
+        let minimal = checks(&image, &Options::default());
+        assert_eq!(rules(&minimal, "image-shell"), ["CVI003", "CVI003"]);
+        let shell = minimal
+            .iter()
+            .find(|c| c.id == "image-shell")
+            .expect("the check");
+        assert!(
+            shell.findings()[1]
+                .message
+                .contains("/bin/sh (→ /bin/busybox)"),
+            "{:?}",
+            shell.findings()
+        );
+        assert_eq!(rules(&minimal, "image-package-manager"), ["CVI004"]);
+
+        let prod = checks(
+            &image,
+            &Options {
+                mode: Some(Mode::Prod),
+                ..Options::default()
+            },
+        );
+        let shell = prod
+            .iter()
+            .find(|c| c.id == "image-shell")
+            .expect("the check");
+        assert!(
+            matches!(&shell.outcome, super::super::Outcome::Skipped { reason } if reason.starts_with("a prod image (as built)"))
+        );
+    }
+
+    #[test]
+    fn setuid_setgid_and_world_writable_but_not_sticky_directories() {
+        let image = read(
+            &config("65532", &[]),
+            &[layer(&[
+                Entry::Owned("usr/bin/su", 0o4755, 0, b"su"),
+                Entry::Owned("usr/bin/wall", 0o2755, 0, b"wall"),
+                Entry::File("usr/bin/ok", 0o755, b"ok"),
+                Entry::Dir("tmp/", 0o1777),
+                Entry::Dir("shared/", 0o777),
+                Entry::File("etc/open", 0o666, b"x"),
+                Entry::Symlink("etc/link", "open"),
+            ])],
+            &[],
+        );
+        let checks = checks(&image, &Options::default());
+        assert_eq!(rules(&checks, "image-setuid"), ["CVI005", "CVI005"]);
+        let setuid = checks
+            .iter()
+            .find(|c| c.id == "image-setuid")
+            .expect("the check");
+        assert!(
+            setuid.findings()[0]
+                .message
+                .starts_with("/usr/bin/su is setuid (mode 4755, owner 0:0)")
+        );
+        let writable: Vec<String> = checks
+            .iter()
+            .find(|c| c.id == "image-world-writable")
+            .expect("the check")
+            .findings()
+            .iter()
+            .map(|f| f.location.as_ref().expect("a location").path.clone())
+            .collect();
+        assert_eq!(writable, ["cv-test:1:/etc/open", "cv-test:1:/shared"]);
+    }
+
+    #[test]
+    fn secrets_in_env_labels_and_history_and_the_canary() {
+        let token = format!("ghp_{}", "a1B2".repeat(9));
+        let mut config = config(
+            "65532",
+            &[
+                "PATH=/usr/bin",
+                "DB_PASSWORD=hunter2",
+                "API_TOKEN_FILE=/run/secrets/t",
+            ],
+        );
+        config["config"]["Labels"] = serde_json::json!({ "build.token": token });
+        config["history"] =
+            serde_json::json!([{ "created_by": "RUN |1 CANARY=cv-canary-7 /bin/sh -c make" }]);
+        let image = read(&config, &[layer(&[])], &[]);
+        let checks = checks(
+            &image,
+            &Options {
+                canaries: vec!["cv-canary-7".into()],
+                ..Options::default()
+            },
+        );
+        let findings = checks
+            .iter()
+            .find(|c| c.id == "image-secrets-config")
+            .expect("the check")
+            .findings();
+        let summary: Vec<(&str, &str)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.rule.as_str(),
+                    f.message.split(';').next().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "CVI009",
+                    "ENV DB_PASSWORD holds a value and its name says it is a secret"
+                ),
+                ("CVI007", "LABEL build.token holds a GitHub token"),
+                (
+                    "CVI008",
+                    "history step 1 holds the canary text: a build secret leaked into the image config"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_kind_comes_from_the_caller_then_the_label_then_the_contents() {
+        let scratch = read(
+            &config("1", &[]),
+            &[layer(&[Entry::File("app", 0o755, b"a")])],
+            &[],
+        );
+        assert_eq!(ImageKind::decide(&scratch, None).mode, Mode::Minimal);
+        assert_eq!(
+            ImageKind::decide(&scratch, Some(Mode::Dev)).source,
+            KindSource::Given
+        );
+        let distro = read(
+            &config("1", &[]),
+            &[layer(&[Entry::File("usr/lib/os-release", 0o644, b"ID=x")])],
+            &[],
+        );
+        assert_eq!(
+            ImageKind::decide(&distro, None),
+            ImageKind {
+                mode: Mode::Prod,
+                source: KindSource::Distribution
+            }
+        );
+        let mut labelled = config("1", &[]);
+        labelled["config"]["Labels"] =
+            serde_json::json!({ "org.opencontainers.image.description": "A CV (minimal image)" });
+        let labelled = read(
+            &labelled,
+            &[layer(&[Entry::File("usr/lib/os-release", 0o644, b"ID=x")])],
+            &[],
+        );
+        assert_eq!(
+            ImageKind::decide(&labelled, None),
+            ImageKind {
+                mode: Mode::Minimal,
+                source: KindSource::Label
+            }
+        );
+    }
+
+    #[test]
+    fn healthcheck_is_required_of_prod_images() {
+        let mut with = config("1", &[]);
+        with["config"]["Healthcheck"] =
+            serde_json::json!({ "Test": ["CMD", "/app", "healthcheck"] });
+        let mut none = config("1", &[]);
+        none["config"]["Healthcheck"] = serde_json::json!({ "Test": ["NONE"] });
+        let prod = Options {
+            mode: Some(Mode::Prod),
+            ..Options::default()
+        };
+        for (config, want) in [
+            (with, vec![]),
+            (none, vec!["CVI010"]),
+            (config("1", &[]), vec!["CVI010"]),
+        ] {
+            let image = read(&config, &[layer(&[])], &[]);
+            assert_eq!(rules(&checks(&image, &prod), "image-healthcheck"), want);
+        }
+    }
+
+    #[test]
+    fn a_dynamically_linked_binary_in_a_minimal_image() {
+        let image = read(
+            &config("1", &[]),
+            &[layer(&[
+                Entry::File(
+                    "app",
+                    0o755,
+                    &elf(Some("/lib/ld-musl-x86_64.so.1"), None, b""),
+                ),
+                Entry::File("static", 0o755, &elf(None, None, b"")),
+            ])],
+            &[],
+        );
+        let checks = checks(&image, &Options::default());
+        let findings = checks
+            .iter()
+            .find(|c| c.id == "image-static")
+            .expect("the check")
+            .findings();
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.starts_with(
+            "/app is dynamically linked (interpreter /lib/ld-musl-x86_64.so.1, absent"
+        ));
+    }
+}

@@ -158,3 +158,137 @@ fn name_and_version(reference: &str) -> (String, String) {
         None => (reference.to_owned(), "latest".to_owned()),
     }
 }
+
+/// The official schemas' validator the integration tests share (tests/common/schema.rs).
+#[cfg(test)]
+#[path = "../../tests/common/schema.rs"]
+mod schema;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use serde_json::Value;
+
+    use super::super::image::Image;
+    use super::super::image::testing::{Entry, config, dep_json, docker_archive, elf, layer};
+    use super::{cyclonedx, name_and_version, schema};
+
+    /// An image with two audited binaries sharing `serde`, and a shell script.
+    fn image() -> Image {
+        let app = elf(None, Some(&dep_json(("itoa", "1.0.1"))), b"");
+        let tool = elf(None, Some(&dep_json(("ryu", "1.0.18"))), b"");
+        let archive = docker_archive(
+            "registry.local:5000/cv:1.2",
+            &config("65532", &[]),
+            &[layer(&[
+                Entry::File("usr/local/bin/app", 0o755, &app),
+                Entry::File("usr/local/bin/tool", 0o755, &tool),
+                Entry::File("usr/local/bin/run.sh", 0o755, b"#!/bin/sh\n"),
+            ])],
+        );
+        Image::read("registry.local:5000/cv:1.2", Cursor::new(archive), &[]).expect("reads")
+    }
+
+    #[test]
+    fn the_sbom_validates_against_cyclonedx_1_5_and_lists_every_embedded_package() {
+        let bom = cyclonedx(&image());
+        if let Err(errors) = schema::validate(schema::Schema::CycloneDx15, &bom) {
+            panic!("not valid CycloneDX 1.5:\n{}", errors.join("\n"));
+        }
+        let mut broken = bom.clone();
+        broken["components"][0]["type"] = "binary".into();
+        assert!(
+            schema::validate(schema::Schema::CycloneDx15, &broken).is_err(),
+            "the validator accepts anything"
+        );
+        assert_eq!(bom["metadata"]["component"]["type"], "container");
+        assert_eq!(
+            bom["metadata"]["component"]["name"],
+            "registry.local:5000/cv"
+        );
+        assert_eq!(bom["metadata"]["component"]["version"], "1.2");
+        let components: Vec<(String, String, String)> = bom["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .map(|c| {
+                let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
+                (text("type"), text("purl"), text("scope"))
+            })
+            .collect();
+        let want: Vec<(String, String, String)> = [
+            ("application", "pkg:cargo/app@0.1.0", ""),
+            ("application", "pkg:cargo/app@0.1.0", ""),
+            ("library", "pkg:cargo/itoa@1.0.1", "required"),
+            ("library", "pkg:cargo/ryu@1.0.18", "required"),
+            ("library", "pkg:cargo/serde@1.0.200", "required"),
+            ("library", "pkg:cargo/serde_derive@1.0.200", "excluded"),
+        ]
+        .iter()
+        .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+        .collect();
+        assert_eq!(components, want);
+    }
+
+    #[test]
+    fn the_dependency_graph_follows_the_embedded_indices() {
+        let bom = cyclonedx(&image());
+        let edges = |from: &str| -> Vec<String> {
+            bom["dependencies"]
+                .as_array()
+                .expect("dependencies")
+                .iter()
+                .find(|d| d["ref"] == from)
+                .map(|d| {
+                    d["dependsOn"]
+                        .as_array()
+                        .expect("dependsOn")
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_else(|| panic!("no entry for {from}"))
+        };
+        let image_ref = bom["metadata"]["component"]["bom-ref"]
+            .as_str()
+            .expect("a ref");
+        assert_eq!(
+            edges(image_ref),
+            ["file:/usr/local/bin/app", "file:/usr/local/bin/tool"]
+        );
+        assert_eq!(
+            edges("file:/usr/local/bin/app"),
+            ["pkg:cargo/itoa@1.0.1", "pkg:cargo/serde@1.0.200"]
+        );
+        assert_eq!(
+            edges("pkg:cargo/serde@1.0.200"),
+            ["pkg:cargo/serde_derive@1.0.200"]
+        );
+        assert!(edges("pkg:cargo/itoa@1.0.1").is_empty());
+    }
+
+    #[test]
+    fn the_same_image_gets_the_same_serial_number() {
+        let (a, b) = (cyclonedx(&image()), cyclonedx(&image()));
+        assert_eq!(a["serialNumber"], b["serialNumber"]);
+        assert!(
+            a["serialNumber"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("urn:uuid:"))
+        );
+    }
+
+    #[test]
+    fn image_references_split_into_name_and_version() {
+        let split = |r: &str| {
+            let (name, version) = name_and_version(r);
+            format!("{name} {version}")
+        };
+        assert_eq!(split("cv:minimal"), "cv minimal");
+        assert_eq!(split("127.0.0.1:5000/cv"), "127.0.0.1:5000/cv latest");
+        assert_eq!(split("127.0.0.1:5000/cv:1"), "127.0.0.1:5000/cv 1");
+        assert_eq!(split("cv@sha256:abc"), "cv sha256:abc");
+    }
+}
