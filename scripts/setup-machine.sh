@@ -15,6 +15,7 @@
 #   - zig (PyPI's ziglang) and cargo-zigbuild (crates.io), which `cargo xtask base-images` copies
 #     into the builder stand-in for cross builds (--platform linux/arm64). The versions are the
 #     ZIG_VERSION and CARGO_ZIGBUILD_VERSION build args of docker/Dockerfile.minimal.
+#   - cargo-auditable (crates.io, CARGO_AUDITABLE_VERSION there), copied into the same stand-in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -156,6 +157,17 @@ if [[ $(cargo-zigbuild --version 2>/dev/null) == "cargo-zigbuild $zigbuild_versi
 else
     say "installing cargo-zigbuild $zigbuild_version (cargo install, about 2 min)"
     cargo install --quiet --locked "cargo-zigbuild@$zigbuild_version"
+fi
+# cargo-auditable: every image build embeds the binary's dependency list with it; the builder
+# stand-in gets this copy (version: CARGO_AUDITABLE_VERSION in docker/Dockerfile.minimal).
+auditable_version=$(arg_default CARGO_AUDITABLE_VERSION)
+[[ -n $auditable_version ]] || die "docker/Dockerfile.minimal names no CARGO_AUDITABLE_VERSION"
+if [[ -x $HOME/.cargo/bin/cargo-auditable && -f $HOME/.cargo/.crates.toml ]] \
+    && grep -q "^\"cargo-auditable $auditable_version " "$HOME/.cargo/.crates.toml"; then
+    say "ok: cargo-auditable $auditable_version"
+else
+    say "installing cargo-auditable $auditable_version (cargo install, about 1 min)"
+    cargo install --quiet --locked "cargo-auditable@$auditable_version"
 fi
 
 say "done in ${SECONDS}s"

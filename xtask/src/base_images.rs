@@ -36,13 +36,15 @@ const BUILDER_PACKAGES: &str = "gcc,libc6-dev,musl-tools,ca-certificates,pkg-con
 
 /// The recipe of the stand-ins: a stand-in whose `io.cv.standin-recipe` label differs is rebuilt
 /// even without --force, so a change here reaches machines that made the old one. Bump it when
-/// what goes into an image changes. (2: the builder carries zig and cargo-zigbuild.)
-pub const RECIPE: &str = "2";
+/// what goes into an image changes. (2: the builder carries zig and cargo-zigbuild; 3: and
+/// cargo-auditable.)
+pub const RECIPE: &str = "3";
 
 /// What the builder stand-in has that the public `rust` image lacks, said in a label: the cross
-/// tools `--platform linux/arm64` needs. Dockerfile.minimal installs them when they are missing.
-const BUILDER_EXTRAS: &str = "zig and cargo-zigbuild for cross builds (not in the public image; \
-Dockerfile.minimal installs them there)";
+/// tools `--platform linux/arm64` needs, and cargo-auditable, which every build of the shipped
+/// binary uses. The Dockerfiles install them when they are missing.
+const BUILDER_EXTRAS: &str = "zig and cargo-zigbuild for cross builds, cargo-auditable for the \
+binary's dependency list (not in the public image; the Dockerfiles install them there)";
 
 /// Names in zig's `lib/libc` and `lib/libc/include` that belong to operating systems the images
 /// never target. Leaving them out takes about 130 MB off the builder, which vfs copies on every
@@ -569,18 +571,20 @@ fn make_rust_rootfs(sh: &Shell, rootfs: &Path, rust_version: &str) -> anyhow::Re
 }
 
 /// zig and cargo-zigbuild as the host has them (scripts/setup-machine.sh installs both), for
-/// cross builds in the builder without emulation.
+/// cross builds in the builder without emulation; and cargo-auditable, so the builder needs no
+/// network to embed the dependency list (offline builds run this builder with `--network none`).
 struct CrossTools {
     /// The directory holding the `zig` executable and its `lib/`.
     zig_dir: PathBuf,
     zig_version: String,
     cargo_zigbuild: PathBuf,
+    cargo_auditable: PathBuf,
 }
 
 impl CrossTools {
     fn find(sh: &Shell) -> anyhow::Result<CrossTools> {
-        let missing =
-            "run scripts/setup-machine.sh (it installs PyPI's ziglang and cargo-zigbuild)";
+        let missing = "run scripts/setup-machine.sh (it installs PyPI's ziglang, cargo-zigbuild \
+                       and cargo-auditable)";
         // PyPI's ziglang puts zig inside the Python package; a zig on PATH may be a symlink to
         // a distribution directory. Either way the directory holds `zig` and `lib/`.
         let zig_dir = match which::which("zig") {
@@ -612,15 +616,18 @@ impl CrossTools {
             .with_context(|| format!("running {} version", zig.display()))?;
         let cargo_zigbuild = which::which("cargo-zigbuild")
             .map_err(|_| anyhow::anyhow!("cargo-zigbuild not found: {missing}"))?;
+        let cargo_auditable = which::which("cargo-auditable")
+            .map_err(|_| anyhow::anyhow!("cargo-auditable not found: {missing}"))?;
         Ok(CrossTools {
             zig_dir,
             zig_version: zig_version.trim().to_owned(),
             cargo_zigbuild,
+            cargo_auditable,
         })
     }
 
-    /// zig under /usr/local/zig (linked from /usr/local/bin), cargo-zigbuild in CARGO_HOME/bin.
-    /// The host's cargo-zigbuild is linked against the host's glibc; the stand-in is the same
+    /// zig under /usr/local/zig (linked from /usr/local/bin), cargo-zigbuild and cargo-auditable
+    /// in CARGO_HOME/bin. The host's cargo-zigbuild (and cargo-auditable) is linked against the host's glibc; the stand-in is the same
     /// Debian release as the host (see scripts/setup-machine.sh), so it runs there unchanged.
     fn install(&self, sh: &Shell, rootfs: &Path) -> anyhow::Result<()> {
         let zig_home = rootfs.join("usr/local/zig");
@@ -649,9 +656,13 @@ impl CrossTools {
         let bin = rootfs.join("usr/local/bin");
         make_dir(&bin, 0o755)?;
         symlink("../zig/zig", bin.join("zig")).context("linking /usr/local/bin/zig")?;
-        let cargo_bin = rootfs.join("usr/local/cargo/bin/cargo-zigbuild");
-        fs::copy(&self.cargo_zigbuild, &cargo_bin)
-            .with_context(|| format!("copying {}", self.cargo_zigbuild.display()))?;
+        for tool in [&self.cargo_zigbuild, &self.cargo_auditable] {
+            let name = tool
+                .file_name()
+                .context("a tool path without a file name")?;
+            let dest = rootfs.join("usr/local/cargo/bin").join(name);
+            fs::copy(tool, &dest).with_context(|| format!("copying {}", tool.display()))?;
+        }
         Ok(())
     }
 }
@@ -970,7 +981,9 @@ mod tests {
         assert!(
             builder
                 .iter()
-                .any(|c| c.starts_with("LABEL io.cv.standin-extras=") && c.contains("zig"))
+                .any(|c| c.starts_with("LABEL io.cv.standin-extras=")
+                    && c.contains("zig")
+                    && c.contains("cargo-auditable"))
         );
     }
 

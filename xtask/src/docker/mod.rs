@@ -40,6 +40,9 @@ Examples:
   Tag for a registry and push (retried on network errors):
     cargo xtask docker --mode prod --registry 127.0.0.1:5000 --push
 
+  Build with no network at all, from vendor/ (run `cargo xtask vendor` first):
+    cargo xtask docker --mode minimal --offline --base-images standin
+
   Pass a build-time secret (mounted only into the steps that ask for it, never into the image):
     cargo xtask docker --mode prod --secret id=npmrc,src=$HOME/.npmrc
 
@@ -88,7 +91,7 @@ pub struct Docker {
     #[arg(long)]
     no_cache: bool,
 
-    /// Build without network access (not available yet: issue 4)
+    /// Build from vendor/ (`cargo xtask vendor`) with every RUN step cut off from the network
     #[arg(long)]
     offline: bool,
 
@@ -171,6 +174,12 @@ impl Docker {
         let retry = self.retry.policy();
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let opts = self.into_options(&cwd, &paths::project_root())?;
+        let context = opts.context.clone().unwrap_or_else(paths::project_root);
+        // Before the engine is even asked: a missing or stale vendor tree would fail minutes
+        // into the build, or worse, build from crates that no longer match Cargo.lock.
+        if opts.offline {
+            crate::vendor::require_fresh(&context, &context.join("vendor"))?;
+        }
 
         let detection = engine::detect(sh, wanted_engine)?;
         if opts.builder.is_some() && !matches!(detection.builder, Builder::Buildx { .. }) {
@@ -183,7 +192,6 @@ impl Docker {
         let work_dir = sh
             .create_temp_dir()
             .context("cannot make a temporary directory")?;
-        let context = opts.context.clone().unwrap_or_else(paths::project_root);
         let inputs = gather_inputs(sh, &context, work_dir.path())?;
         let plan = plan::plan(&opts, &detection, &inputs);
         if dry_run {
@@ -211,9 +219,11 @@ impl Docker {
 
     /// Turns raw flags into validated options; refuses anything malformed before work starts.
     fn into_options(self, cwd: &Path, root: &Path) -> anyhow::Result<Options> {
+        // The dev image compiles the tree mounted at run time; there is nothing to vendor into it.
         ensure!(
-            !self.offline,
-            "--offline is not available yet (issue 4, offline builds)"
+            !(self.offline && self.mode == Mode::Dev),
+            "--offline builds the minimal and prod images; the dev image has no offline build \
+             (it compiles the mounted tree when it runs)"
         );
         let platform = self
             .platform
@@ -346,6 +356,7 @@ impl Docker {
             base_images: self.base_images,
             run,
             context,
+            offline: self.offline,
         })
     }
 }
@@ -464,11 +475,23 @@ mod tests {
     }
 
     #[test]
-    fn flags_of_later_issues_are_not_available_yet() {
-        assert_eq!(
-            err(&["--offline"]),
-            "--offline is not available yet (issue 4, offline builds)"
+    fn offline_is_for_minimal_and_prod() {
+        assert!(
+            options(&[
+                "--mode",
+                "minimal",
+                "--dockerfile",
+                "Cargo.toml",
+                "--offline"
+            ])
+            .unwrap()
+            .offline
         );
+        let e = format!(
+            "{:#}",
+            options(&["--mode", "dev", "--dockerfile", "Cargo.toml", "--offline"]).unwrap_err()
+        );
+        assert!(e.contains("the dev image has no offline build"), "{e}");
     }
 
     #[test]
