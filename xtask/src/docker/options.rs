@@ -52,6 +52,13 @@ pub enum BaseImages {
 pub const STANDIN_RUST: &str = "cv-standin/rust:1.95.0";
 pub const STANDIN_ALPINE: &str = "cv-standin/alpine:3";
 
+/// The Dockerfiles' default base images (their `ARG RUST_IMAGE=` and `ARG RUNTIME_IMAGE=`), for
+/// the test in pull.rs that reads them from the Dockerfiles; the code itself reads the files.
+#[cfg(test)]
+pub const PUBLIC_RUST: &str = "docker.io/library/rust:1.95.0-slim-bookworm";
+#[cfg(test)]
+pub const PUBLIC_ALPINE: &str = "docker.io/library/alpine:3";
+
 /// A target platform `os/arch[/variant]`, e.g. `linux/arm64`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {

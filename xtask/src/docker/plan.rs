@@ -40,6 +40,8 @@ pub struct Options {
     pub run: Option<RunOptions>,
     /// The build context when it is not the workspace root (absolute).
     pub context: Option<PathBuf>,
+    /// Crates from the context's vendor/, every RUN step without network, nothing pulled.
+    pub offline: bool,
 }
 
 /// What `--run` starts.
@@ -160,7 +162,6 @@ pub fn plan(opts: &Options, detection: &Detection, inputs: &Inputs) -> Plan {
             ),
         ));
     }
-
     let iidfile = inputs.work_dir.join("image-id");
     let mut build: Vec<String> = detection
         .build_subcommand()
@@ -183,6 +184,12 @@ pub fn plan(opts: &Options, detection: &Detection, inputs: &Inputs) -> Plan {
     if let Some(platform) = &opts.platform {
         build.extend(["--platform".into(), platform.to_string()]);
     }
+    if opts.offline {
+        // Every RUN step without a network. The built-in Dockerfile frontend of Docker 20.10
+        // knows no `RUN --network=none`, and a `# syntax=` line to get one would pull a
+        // frontend image, so the whole build is cut off instead.
+        build.extend(["--network".into(), "none".into()]);
+    }
     let version = opts.version.as_deref().unwrap_or(&inputs.version);
     let mut build_args = vec![
         ("VERSION", version),
@@ -191,6 +198,9 @@ pub fn plan(opts: &Options, detection: &Detection, inputs: &Inputs) -> Plan {
         ("SOURCE_URL", inputs.source_url.as_str()),
     ];
     build_args.extend(standins.iter().copied());
+    if opts.offline {
+        build_args.push(("DEPENDENCIES", "vendor"));
+    }
     for (key, value) in build_args {
         build.extend(["--build-arg".into(), format!("{key}={value}")]);
     }
@@ -212,16 +222,20 @@ pub fn plan(opts: &Options, detection: &Detection, inputs: &Inputs) -> Plan {
         .as_ref()
         .map_or_else(|| ".".to_owned(), |dir| dir.display().to_string());
     build.extend(["--iidfile".into(), iidfile.display().to_string(), context]);
+    let hint = if opts.offline {
+        "the offline build failed; the engine's output above names the failing step (a compile \
+         error is fixed in the source; an `offline build:` line says what is missing; no step can \
+         download, so the builder image must already hold the musl target, musl-gcc and \
+         cargo-auditable, as the stand-in does: --base-images standin); nothing was tagged"
+    } else {
+        "the build failed; the engine's output above names the failing step (a compile error is \
+         fixed in the source; a certificate error fetching crates needs --ca-bundle; a missing \
+         base image needs --base-images standin and `cargo xtask base-images`); nothing was \
+         tagged"
+    };
     steps.push(Step {
         env: detection.build_env(),
-        ..step(
-            StepKind::Build,
-            lit(build),
-            "the build failed; the engine's output above names the failing step (a compile error \
-             is fixed in the source; a certificate error fetching crates needs --ca-bundle; a \
-             missing base image needs --base-images standin and `cargo xtask base-images`); \
-             nothing was tagged",
-        )
+        ..step(StepKind::Build, lit(build), hint)
     });
 
     steps.push(step(
@@ -443,6 +457,7 @@ mod tests {
             base_images: BaseImages::Public,
             run: None,
             context: None,
+            offline: false,
         }
     }
 
@@ -585,6 +600,31 @@ mod tests {
             .unwrap();
         expect![[r#"DOCKER_BUILDKIT=1 /usr/bin/docker build --file '/tmp/cv copy/docker/Dockerfile.minimal' --build-arg VERSION=0.1.0 --build-arg GIT_REVISION=abc1234 --build-arg CREATED=2026-01-02T03:04:05Z --build-arg SOURCE_URL=https://github.com/cv-containers/cv --iidfile /tmp/xtask-docker/image-id '/tmp/cv copy'"#]]
             .assert_eq(&build.command_line(None));
+    }
+
+    #[test]
+    fn offline_cuts_the_build_off_and_takes_vendor() {
+        let mut opts = options(Mode::Minimal);
+        opts.offline = true;
+        opts.base_images = BaseImages::Standin;
+        check(
+            &opts,
+            Builder::ClassicBuildKit,
+            expect![[r#"
+                detected: Docker client /usr/bin/docker 20.10.24, engine 20.10.24, builder BuildKit through DOCKER_BUILDKIT=1 (no buildx)
+                image:    cv:minimal
+                plan:
+                  1. [check] /usr/bin/docker image inspect --format '{{.Id}}' cv-standin/rust:1.95.0
+                       on failure: the stand-in base image cv-standin/rust:1.95.0 is missing: make it with `cargo xtask base-images`
+                  2. [build] DOCKER_BUILDKIT=1 /usr/bin/docker build --file docker/Dockerfile.minimal --network none --build-arg VERSION=0.1.0 --build-arg GIT_REVISION=abc1234 --build-arg CREATED=2026-01-02T03:04:05Z --build-arg SOURCE_URL=https://github.com/cv-containers/cv --build-arg RUST_IMAGE=cv-standin/rust:1.95.0 --build-arg DEPENDENCIES=vendor --iidfile /tmp/xtask-docker/image-id .
+                       on failure: the offline build failed; the engine's output above names the failing step (a compile error is fixed in the source; an `offline build:` line says what is missing; no step can download, so the builder image must already hold the musl target, musl-gcc and cargo-auditable, as the stand-in does: --base-images standin); nothing was tagged
+                  3. [verify] /usr/bin/docker create <image-id>
+                       then copy the entrypoint out and read its ELF header: architecture as the image says, statically linked
+                       on failure: the image's entrypoint is not a binary for the platform it claims; check the Dockerfile's cross-compilation (TARGETARCH, --platform=$BUILDPLATFORM); nothing was tagged
+                  4. [tag] /usr/bin/docker tag <image-id> cv:minimal
+                       on failure: tagging the new image failed; is the engine still running?
+            "#]],
+        );
     }
 
     #[test]
