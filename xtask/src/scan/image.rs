@@ -41,16 +41,30 @@ pub const READ_LIMIT: u64 = 512 * 1024 * 1024;
 const DEP_JSON_LIMIT: usize = 8 * 1024 * 1024;
 
 /// What the image checks are told besides the image.
-#[derive(Debug, Clone, Default)]
-pub struct Options<'a> {
+#[derive(Debug, Default)]
+pub struct Options {
     /// The image's kind when the caller knows it (`cargo xtask docker --scan` does); `None`
     /// decides from the image (see [`ImageKind::decide`]).
     pub mode: Option<Mode>,
     /// Texts that must appear nowhere in the image (`--canary`, `CV_SCAN_CANARY`).
     pub canaries: Vec<String>,
-    /// The advisory database the binaries' embedded dependencies are checked against; `None`
-    /// skips that check, and the report says so.
-    pub db: Option<&'a AdvisoryDb>,
+    /// Where the advisory database for the binaries' embedded dependencies comes from.
+    pub advisories: Advisories,
+}
+
+/// The advisory database of an image scan: loaded only when a binary embeds a dependency list,
+/// since a scratch image of shell scripts needs none and loading may mean a download.
+#[derive(Debug, Default)]
+pub enum Advisories {
+    /// Load when needed, as `AdvisoryDb::load` does (`--db`, CV_ADVISORY_DB, local copies, a
+    /// download through the retry layer).
+    Load {
+        flag: Option<std::path::PathBuf>,
+        policy: Policy,
+    },
+    /// Do not check: the dependency checks are listed as skipped.
+    #[default]
+    None,
 }
 
 /// Reading an image archive failed.
@@ -930,16 +944,12 @@ impl ImageKind {
 // The checks.
 
 /// Saves and reads the image, then runs every image check on it.
-pub fn scan(sh: &Shell, image_ref: &str, opts: &Options<'_>) -> anyhow::Result<Vec<Check>> {
+pub fn scan(sh: &Shell, image_ref: &str, opts: &Options) -> anyhow::Result<Vec<Check>> {
     inspect(sh, image_ref, opts).map(|(_, checks)| checks)
 }
 
 /// Like [`scan`], also returning what was read (for the SBOM).
-pub fn inspect(
-    sh: &Shell,
-    image_ref: &str,
-    opts: &Options<'_>,
-) -> anyhow::Result<(Image, Vec<Check>)> {
+pub fn inspect(sh: &Shell, image_ref: &str, opts: &Options) -> anyhow::Result<(Image, Vec<Check>)> {
     let image = Image::save_and_read(sh, image_ref, &opts.canaries)?;
     let checks = checks(&image, opts);
     Ok((image, checks))
@@ -957,20 +967,8 @@ pub fn canaries_with_env(given: &[String]) -> Vec<String> {
     all
 }
 
-/// The advisory database for the embedded dependencies, or `None` with a warning: an image scan
-/// still runs its other checks without one, and the report lists the dependency check as skipped.
-pub fn load_db(flag: Option<&Path>, policy: Policy) -> Option<AdvisoryDb> {
-    match AdvisoryDb::load(flag, policy) {
-        Ok(db) => Some(db),
-        Err(err) => {
-            eprintln!("warning: {err:#}; the image's embedded dependencies are not checked");
-            None
-        }
-    }
-}
-
 /// Every image check, in the order the report lists them.
-pub fn checks(image: &Image, opts: &Options<'_>) -> Vec<Check> {
+pub fn checks(image: &Image, opts: &Options) -> Vec<Check> {
     let kind = ImageKind::decide(image, opts.mode);
     let target = image.reference.as_str();
     let mut checks = vec![
@@ -1013,7 +1011,7 @@ pub fn checks(image: &Image, opts: &Options<'_>) -> Vec<Check> {
             || dynamic_binaries(image),
         ),
     ];
-    checks.extend(dependency_checks(image, opts.db));
+    checks.extend(dependency_checks(image, &opts.advisories));
     checks
 }
 
@@ -1334,23 +1332,34 @@ fn dynamic_binaries(image: &Image) -> Vec<Finding> {
 /// (its packages checked against the advisory database), and every Rust binary without one
 /// (CVI012) or with a broken one (CVI013). C binaries of a distribution
 /// (busybox, musl's loader) belong to its package database, which this check does not read.
-fn dependency_checks(image: &Image, db: Option<&AdvisoryDb>) -> Vec<Check> {
+fn dependency_checks(image: &Image, advisories: &Advisories) -> Vec<Check> {
+    let embeds = image
+        .binaries()
+        .any(|(_, _, elf)| matches!(elf.dependencies, Dependencies::Embedded(_)));
+    let loaded;
+    let db: Result<&AdvisoryDb, String> = match advisories {
+        _ if !embeds => Err(String::new()),
+        Advisories::Load { flag, policy } => match AdvisoryDb::load(flag.as_deref(), *policy) {
+            Ok(db) => {
+                loaded = db;
+                Ok(&loaded)
+            }
+            Err(err) => Err(format!("no advisory database: {err:#}")),
+        },
+        Advisories::None => Err("no advisory database was given".to_owned()),
+    };
     let mut checks = Vec::new();
     for (path, _, elf) in image.binaries() {
         let target = format!("{}:/{path}", image.reference);
         match &elf.dependencies {
             Dependencies::Embedded(packages) => {
                 let shown = format!("{target} ({} packages embedded)", packages.len());
-                checks.push(match db {
-                    Some(db) => {
+                checks.push(match &db {
+                    Ok(db) => {
                         let findings = deps::check_packages(db, &advisory_inputs(packages), &target);
                         Check::ran("image-dependencies", shown, findings)
                     }
-                    None => Check::skipped(
-                        "image-dependencies",
-                        shown,
-                        "no advisory database was loaded: pass --db PATH or set CV_ADVISORY_DB",
-                    ),
+                    Err(why) => Check::skipped("image-dependencies", shown, why.clone()),
                 });
             }
             Dependencies::Missing if elf.rust => checks.push(Check::ran(
@@ -1959,6 +1968,45 @@ mod tests {
                     vec!["CVI012".to_owned()]
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn embedded_packages_are_checked_against_the_advisory_database() {
+        let db = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/advisory-db");
+        let image = read(
+            &config("65532", &[]),
+            &[layer(&[Entry::File(
+                "app",
+                0o755,
+                &elf(None, Some(&dep_json(("cvfixture-vuln", "1.1.0"))), b""),
+            )])],
+            &[],
+        );
+        let opts = Options {
+            advisories: Advisories::Load {
+                flag: Some(db),
+                policy: Policy::default(),
+            },
+            ..Options::default()
+        };
+        let checks = checks(&image, &opts);
+        let deps = checks
+            .iter()
+            .find(|c| c.id == "image-dependencies")
+            .expect("the check");
+        assert_eq!(deps.target, "cv-test:1:/app (4 packages embedded)");
+        let found: Vec<(&str, Severity, &str)> = deps
+            .findings()
+            .iter()
+            .map(|f| {
+                let at = f.location.as_ref().map_or("", |l| l.path.as_str());
+                (f.rule.as_str(), f.severity, at)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [("RUSTSEC-2099-0001", Severity::Critical, "cv-test:1:/app")]
         );
     }
 

@@ -364,7 +364,10 @@ impl Scan {
         let opts = image::Options {
             mode: None,
             canaries: image::canaries_with_env(&self.canaries),
-            db: db.as_ref(),
+            advisories: image::Advisories::Load {
+                flag: self.db.clone(),
+                policy: self.retry.policy(),
+            },
         };
         let (read, mut checks) = image::inspect(sh, image, &opts)?;
         if self.sbom.is_some() {
@@ -402,7 +405,10 @@ pub fn scan_built_image(sh: &Shell, image: &str, mode: Mode) -> anyhow::Result<(
     let opts = image::Options {
         mode: Some(mode),
         canaries: image::canaries_with_env(&[]),
-        db: db.as_ref(),
+        advisories: image::Advisories::Load {
+            flag: db_flag,
+            policy: crate::retry::Policy::default(),
+        },
     };
     let report = Report {
         checks: image::scan(sh, image, &opts)?,

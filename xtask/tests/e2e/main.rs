@@ -13,6 +13,7 @@ mod minimal;
 mod prod;
 mod rebuild;
 mod registry;
+mod scan;
 mod support;
 mod tls;
 
@@ -123,6 +124,52 @@ fn main() -> std::process::ExitCode {
             registry::push_to_a_dead_registry_is_retried_then_fails,
         ),
     ];
+    trials.extend([
+        trial(
+            "scan::minimal_image_scans_clean_at_high",
+            scan::minimal_image_scans_clean_at_high,
+        ),
+        trial(
+            "scan::prod_image_scans_clean_at_high",
+            scan::prod_image_scans_clean_at_high,
+        ),
+        trial(
+            "scan::minimal_image_sbom_is_cyclonedx_1_5_of_the_locked_crates",
+            scan::minimal_image_sbom_is_cyclonedx_1_5_of_the_locked_crates,
+        ),
+        trial(
+            "scan::syft_finds_the_same_crates_as_the_embedded_list",
+            scan::syft_finds_the_same_crates_as_the_embedded_list,
+        ),
+        trial(
+            "scan::seeded_root_user_is_caught",
+            scan::seeded_root_user_is_caught,
+        ),
+        trial(
+            "scan::seeded_canary_and_private_key_in_a_layer_are_caught",
+            scan::seeded_canary_and_private_key_in_a_layer_are_caught,
+        ),
+        trial(
+            "scan::seeded_secret_in_env_is_caught",
+            scan::seeded_secret_in_env_is_caught,
+        ),
+        trial(
+            "scan::seeded_dynamic_binary_in_scratch_is_caught",
+            scan::seeded_dynamic_binary_in_scratch_is_caught,
+        ),
+        trial(
+            "scan::seeded_setuid_and_world_writable_files_are_caught",
+            scan::seeded_setuid_and_world_writable_files_are_caught,
+        ),
+        trial(
+            "scan::seeded_shell_in_a_minimal_image_is_caught",
+            scan::seeded_shell_in_a_minimal_image_is_caught,
+        ),
+        trial(
+            "scan::docker_scan_fails_a_root_image_and_passes_a_clean_one",
+            scan::docker_scan_fails_a_root_image_and_passes_a_clean_one,
+        ),
+    ]);
     trials.push(trial(
         "arm64::binary_is_aarch64_static_and_runs_under_qemu",
         arm64::binary_is_aarch64_static_and_runs_under_qemu,
