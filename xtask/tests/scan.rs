@@ -204,9 +204,12 @@ fn our_own_files_scan_clean_at_high_and_every_check_is_listed() {
     );
 }
 
+/// A seeded file, the `(rule, line)` findings it must give, and the exit code at --fail-on high.
+type Case = (&'static str, &'static [(&'static str, u64)], i32);
+
 #[test]
 fn seeded_dockerfile_faults_are_caught_at_their_lines() {
-    let cases: &[(&str, &[(&str, u64)], i32)] = &[
+    let cases: &[Case] = &[
         ("Dockerfile.add-url", &[("CVD003", 4)], 1),
         ("Dockerfile.env-secret", &[("CVD004", 4)], 1),
         ("Dockerfile.no-user", &[("CVD005", 5)], 1),
@@ -628,4 +631,188 @@ fn cyclonedx_schema_resolves_its_references_offline() {
     let mut bad = bom.clone();
     bad["components"][0]["licenses"][0]["license"]["id"] = Value::from("NOT-A-LICENCE");
     assert!(schema::validate(schema::Schema::CycloneDx15, &bad).is_err());
+}
+
+/// docs/SCANNING.md's generated section `name` must equal `content`; with UPDATE_EXPECT=1 (as
+/// for expect-test snapshots) it is rewritten instead.
+fn check_generated(name: &str, content: &str) {
+    let path = root().join("docs/SCANNING.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/SCANNING.md exists");
+    let begin = format!("<!-- BEGIN GENERATED: {name} -->\n");
+    let end = format!("<!-- END GENERATED: {name} -->");
+    let start = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("no `{begin}` marker in docs/SCANNING.md"))
+        + begin.len();
+    let stop = doc[start..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("no `{end}` marker"))
+        + start;
+    if doc[start..stop] == *content {
+        return;
+    }
+    if std::env::var("UPDATE_EXPECT").is_ok_and(|v| v == "1") {
+        let updated = format!("{}{content}{}", &doc[..start], &doc[stop..]);
+        std::fs::write(&path, updated).expect("docs/SCANNING.md is writable");
+        return;
+    }
+    panic!(
+        "docs/SCANNING.md's `{name}` section is out of date; run \
+         `UPDATE_EXPECT=1 cargo test -p xtask --test scan` and commit it.\nexpected:\n{content}\nfound:\n{}",
+        &doc[start..stop]
+    );
+}
+
+fn list_rules() -> String {
+    let out = scan(&["--list-rules"], &[]);
+    assert_eq!(code(&out), 0);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn docs_list_the_rules_as_the_scanner_has_them() {
+    check_generated("rules", &list_rules());
+}
+
+/// hadolint's counterparts of each of our rules, read from `--list-rules`.
+fn counterparts() -> BTreeMap<String, Vec<String>> {
+    list_rules()
+        .lines()
+        .skip(2)
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (id, theirs) = (cells.get(1)?, cells.get(4)?);
+            let codes = theirs
+                .split(", ")
+                .filter(|c| c.starts_with("DL") || c.starts_with("SC"))
+                .map(str::to_owned)
+                .collect();
+            Some(((*id).to_owned(), codes))
+        })
+        .collect()
+}
+
+#[test]
+fn side_by_side_with_hadolint_is_current_in_the_docs() {
+    if !hadolint_installed("side_by_side_with_hadolint") {
+        return;
+    }
+    let mut files: Vec<String> = ["dev", "minimal", "prod"]
+        .iter()
+        .map(|m| format!("docker/Dockerfile.{m}"))
+        .collect();
+    let public_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dockerfiles");
+    let mut public: Vec<String> = std::fs::read_dir(&public_dir)
+        .expect("tests/data/dockerfiles")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".Dockerfile"))
+        .map(|n| format!("xtask/tests/data/dockerfiles/{n}"))
+        .collect();
+    public.sort();
+    assert!(
+        (4..=6).contains(&public.len()),
+        "a handful of public-style Dockerfiles: {public:?}"
+    );
+    files.extend(public);
+    let mut args: Vec<&str> = vec!["--format", "json", "--fail-on", "critical"];
+    for f in &files {
+        args.push("--dockerfile");
+        args.push(f);
+    }
+    let out = scan(&args, &[]);
+    let report = json_of(&out);
+    let pairs = counterparts();
+
+    // (file, line, ours, hadolint's, verdict)
+    let mut rows: Vec<(String, u64, String, String, &str)> = Vec::new();
+    let mut tally: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for file in &files {
+        let of = |tool: &str| -> Vec<(String, u64)> {
+            report["checks"]
+                .as_array()
+                .expect("checks")
+                .iter()
+                .filter(|c| c["target"] == file.as_str())
+                .flat_map(|c| {
+                    c["outcome"]["findings"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter(|f| f["tool"] == tool)
+                .map(|f| {
+                    (
+                        f["rule"].as_str().unwrap_or("").to_owned(),
+                        f["location"]["line"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
+        let ours = of("builtin");
+        let mut theirs: Vec<Option<(String, u64)>> = of("hadolint").into_iter().map(Some).collect();
+        let before = rows.len();
+        for (rule, line) in ours {
+            let codes = pairs.get(&rule).cloned().unwrap_or_default();
+            let matched = theirs.iter_mut().find(|t| {
+                t.as_ref()
+                    .is_some_and(|(code, l)| *l == line && codes.contains(code))
+            });
+            match matched.and_then(Option::take) {
+                Some((code, _)) => {
+                    *tally
+                        .entry((format!("{rule} = {code}"), "agree"))
+                        .or_default() += 1;
+                    rows.push((file.clone(), line, rule, code, "agree"));
+                }
+                None => {
+                    *tally.entry((rule.clone(), "ours only")).or_default() += 1;
+                    rows.push((file.clone(), line, rule, String::new(), "ours only"));
+                }
+            }
+        }
+        for (code, line) in theirs.into_iter().flatten() {
+            *tally.entry((code.clone(), "hadolint only")).or_default() += 1;
+            rows.push((file.clone(), line, String::new(), code, "hadolint only"));
+        }
+        if rows.len() == before {
+            rows.push((file.clone(), 0, String::new(), String::new(), "both clean"));
+        }
+        rows[before..].sort_by(|a, b| (a.1, &a.2, &a.3).cmp(&(b.1, &b.2, &b.3)));
+    }
+    let version = Command::new("hadolint")
+        .arg("--version")
+        .output()
+        .expect("hadolint runs");
+    let mut md = format!(
+        "Generated by `side_by_side_with_hadolint_is_current_in_the_docs` (xtask/tests/scan.rs) from \
+         real runs of `cargo xtask scan --format json` with {}, the repository's .hadolint.yaml \
+         applied to every file.\n\n| Dockerfile | line | ours | hadolint | verdict |\n| --- | --- | --- | --- | --- |\n",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    for (file, line, ours, theirs, verdict) in &rows {
+        // Our own Dockerfiles change often; their line numbers would make the table drift
+        // with every edit, while their findings (the point here) rarely change.
+        let line = if *line == 0 || file.starts_with("docker/") {
+            "–".to_owned()
+        } else {
+            line.to_string()
+        };
+        let cell = |s: &str| {
+            if s.is_empty() {
+                "–".to_owned()
+            } else {
+                format!("`{s}`")
+            }
+        };
+        md.push_str(&format!(
+            "| `{file}` | {line} | {} | {} | {verdict} |\n",
+            cell(ours),
+            cell(theirs)
+        ));
+    }
+    md.push_str("\nIn sum:\n\n| rule | verdict | findings |\n| --- | --- | --- |\n");
+    for ((rule, verdict), n) in &tally {
+        md.push_str(&format!("| {rule} | {verdict} | {n} |\n"));
+    }
+    check_generated("side-by-side", &md);
 }

@@ -62,7 +62,7 @@ impl std::fmt::Debug for AdvisoryDb {
         f.debug_struct("AdvisoryDb")
             .field("path", &self.path)
             .field("origin", &self.origin)
-            .field("advisories", &self.len())
+            .field("advisories", &self.count())
             .finish()
     }
 }
@@ -118,12 +118,8 @@ impl AdvisoryDb {
     }
 
     /// Number of advisories in it.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.db.iter().count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// One line for the report's notes: which database, from where, how large.
@@ -132,7 +128,7 @@ impl AdvisoryDb {
             "advisory-db {} ({}, {} advisories)",
             self.path.display(),
             self.origin,
-            self.len()
+            self.count()
         )
     }
 

@@ -21,64 +21,65 @@ pub struct Rule {
     pub id: &'static str,
     pub severity: Severity,
     pub title: &'static str,
-    /// The closest hadolint rule, for the side-by-side table in docs/SCANNING.md.
-    pub hadolint: &'static str,
+    /// hadolint's rules for the same fault: a finding of ours and one of these on the same line
+    /// agree (the side-by-side table in docs/SCANNING.md).
+    pub hadolint: &'static [&'static str],
 }
 
 pub const RULES: &[Rule] = &[
     Rule {
         id: "CVD001",
         severity: Severity::Medium,
-        title: "Base image not pinned by digest",
-        hadolint: "",
+        title: "Base image not pinned by digest (low where a build argument's default names it)",
+        hadolint: &[],
     },
     Rule {
         id: "CVD002",
         severity: Severity::High,
         title: "Base image uses the `latest` tag or no tag",
-        hadolint: "DL3006/DL3007",
+        hadolint: &["DL3006", "DL3007"],
     },
     Rule {
         id: "CVD003",
         severity: Severity::High,
         title: "ADD fetches a URL without a checksum",
-        hadolint: "DL3020",
+        hadolint: &[],
     },
     Rule {
         id: "CVD004",
         severity: Severity::High,
-        title: "Secret in ARG or ENV",
-        hadolint: "",
+        title: "Secret in ARG or ENV (critical for a known token format; medium for a secret-named ARG without a value)",
+        hadolint: &["DL3064"],
     },
     Rule {
         id: "CVD005",
         severity: Severity::High,
         title: "Final stage runs as root (no USER, or USER root/0)",
-        hadolint: "DL3002",
+        hadolint: &["DL3002"],
     },
     Rule {
         id: "CVD006",
         severity: Severity::Low,
         title: "Package manager call leaves its cache in the layer",
-        hadolint: "DL3009/DL3019/DL3042",
+        hadolint: &["DL3009", "DL3019", "DL3042"],
     },
     Rule {
         id: "CVD007",
         severity: Severity::High,
         title: "Script downloaded and piped into a shell",
-        hadolint: "DL4006 (pipefail only)",
+        hadolint: &[],
     },
     Rule {
         id: "CVD008",
         severity: Severity::Critical,
         title: "Canary text present",
-        hadolint: "",
+        hadolint: &[],
     },
     Rule {
         id: "CVD009",
         severity: Severity::Low,
         title: "cv-scan ignore without a reason",
-        hadolint: "",
+        hadolint: &[],
     },
 ];
 
@@ -227,8 +228,8 @@ fn heredoc_delimiters(args: &str) -> Vec<(String, bool)> {
     while let Some(at) = rest.find("<<") {
         let after = &rest[at + 2..];
         rest = after;
-        if after.starts_with('<') {
-            rest = &after[1..];
+        if let Some(here_string) = after.strip_prefix('<') {
+            rest = here_string;
             continue;
         }
         let (after, strip_tabs) = match after.strip_prefix('-') {
@@ -694,8 +695,7 @@ pub fn check(text: &str, path: &str, canaries: &[String]) -> Vec<Finding> {
         let user = chain
             .iter()
             .flat_map(|&s| stages[s].instructions.iter())
-            .filter(|i| i.keyword == "USER")
-            .next_back();
+            .rfind(|i| i.keyword == "USER");
         let from = instructions.iter().find(|i| i.line == stages[last].line);
         let nonroot_base = matches!(&root, Base::Image(image)
             if image.tag.as_deref().is_some_and(|t| t.contains("nonroot")));

@@ -209,6 +209,9 @@ pub struct Scan {
     /// Run only the built-in rules, not hadolint or trivy even where they are installed
     #[arg(long)]
     pub builtin_only: bool,
+    /// Print the built-in rules (id, severity, what, hadolint's counterpart) as Markdown and exit
+    #[arg(long)]
+    pub list_rules: bool,
     /// Retries of the advisory-db download and the index queries
     #[command(flatten)]
     pub retry: RetryArgs,
@@ -230,6 +233,7 @@ impl Default for Scan {
             canaries: Vec::new(),
             check_yanked: false,
             builtin_only: false,
+            list_rules: false,
             retry: RetryArgs::default(),
         }
     }
@@ -246,6 +250,10 @@ pub struct Targets {
 
 impl Scan {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        if self.list_rules {
+            print!("{}", report::rules_markdown());
+            return Ok(());
+        }
         let report = self.report(sh)?;
         let text = match self.format {
             Format::Table => report::table(&report, self.fail_on),
@@ -360,7 +368,6 @@ impl Scan {
     }
 
     fn scan_image(&self, sh: &Shell, image: &str) -> anyhow::Result<Vec<Check>> {
-        let db = image::load_db(self.db.as_deref(), self.retry.policy());
         let opts = image::Options {
             mode: None,
             canaries: image::canaries_with_env(&self.canaries),
@@ -401,7 +408,6 @@ pub fn display_path(path: &Path) -> String {
 /// CV_ADVISORY_DB and CV_SCAN_CANARY, as for `cargo xtask scan`.
 pub fn scan_built_image(sh: &Shell, image: &str, mode: Mode) -> anyhow::Result<()> {
     let db_flag = std::env::var_os("CV_ADVISORY_DB").map(PathBuf::from);
-    let db = image::load_db(db_flag.as_deref(), crate::retry::Policy::default());
     let opts = image::Options {
         mode: Some(mode),
         canaries: image::canaries_with_env(&[]),

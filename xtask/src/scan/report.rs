@@ -82,7 +82,7 @@ pub fn summary_line(report: &Report, fail_on: Severity) -> String {
 /// One line per finding (most severe first), then every check, then the counts.
 pub fn table(report: &Report, fail_on: Severity) -> String {
     let mut findings: Vec<&Finding> = report.findings().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut out = String::new();
     if findings.is_empty() {
         out.push_str("no findings\n");
@@ -173,6 +173,35 @@ pub fn json(report: &Report, fail_on: Severity) -> String {
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The built-in Dockerfile and compose rules as a Markdown table (docs/SCANNING.md holds it).
+pub fn rules_markdown() -> String {
+    let mut out = String::from(
+        "| rule | severity | what | hadolint's counterpart |\n| --- | --- | --- | --- |\n",
+    );
+    for r in super::dockerfile::RULES {
+        let counterpart = if r.hadolint.is_empty() {
+            "none".to_owned()
+        } else {
+            r.hadolint.join(", ")
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {counterpart} |\n",
+            r.id,
+            r.severity.as_str(),
+            r.title
+        ));
+    }
+    for r in super::compose::RULES {
+        out.push_str(&format!(
+            "| {} | {} | {} | (compose: not hadolint's) |\n",
+            r.id,
+            r.severity.as_str(),
+            r.title
+        ));
+    }
+    out
 }
 
 /// A rule as SARIF shows it.

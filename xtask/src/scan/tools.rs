@@ -14,17 +14,6 @@ use xshell::{Shell, cmd};
 use super::{Check, Finding, Location, Severity, Tool};
 use crate::paths;
 
-/// The installed hadolint's version line, if any.
-pub fn hadolint_version(sh: &Shell) -> Option<String> {
-    which::which("hadolint").ok()?;
-    let out = cmd!(sh, "hadolint --version")
-        .quiet()
-        .ignore_status()
-        .read()
-        .ok()?;
-    Some(out.trim().to_owned())
-}
-
 #[derive(Debug, Deserialize)]
 struct HadolintFinding {
     code: String,

@@ -49,7 +49,10 @@ fn sarif_schema() -> Value {
     let mut schema = load("sarif-schema-2.1.0.json");
     let mut count = 0;
     mend(&mut schema, &mut count);
-    assert_eq!(count, 2, "the SARIF schema's language patterns changed: revisit this mend");
+    assert_eq!(
+        count, 2,
+        "the SARIF schema's language patterns changed: revisit this mend"
+    );
     schema
 }
 
