@@ -1334,8 +1334,20 @@ impl Proxy {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        // curl's (and so cargo's) default proxy port.
-        let port = url.port().unwrap_or(1080);
+        // Without a port curl (and so cargo) dials 1080. The url crate hides an explicit port
+        // equal to the scheme's default (`http://proxy:80`), so that case is read from the text.
+        let authority = with_scheme
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        let explicit_port = host_port
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.ends_with('[') && port.parse::<u16>().is_ok());
+        let port = match url.port() {
+            Some(port) => port,
+            None if explicit_port => url.port_or_known_default().unwrap_or(1080),
+            None => 1080,
+        };
         let basic_auth = (!url.username().is_empty()).then(|| {
             let user = percent_decode(url.username());
             let pass = url.password().map(percent_decode).unwrap_or_default();
@@ -1967,9 +1979,22 @@ mod tests {
             Some(data_encoding::BASE64.encode(b"alice:s@cret").as_str())
         );
         let p = Proxy::parse("http_proxy", "proxy.corp").unwrap();
+        assert_eq!((p.port, p.masked.as_str()), (1080, "http://proxy.corp"));
         assert_eq!(
-            (p.port, p.masked.as_str()),
-            (1080, "http://proxy.corp:1080")
+            Proxy::parse("HTTP_PROXY", "http://proxy.corp:80")
+                .unwrap()
+                .port,
+            80
+        );
+        assert_eq!(
+            Proxy::parse("HTTP_PROXY", "http://[::1]").unwrap().port,
+            1080
+        );
+        assert_eq!(
+            Proxy::parse("HTTP_PROXY", "http://[::1]:3128/")
+                .unwrap()
+                .port,
+            3128
         );
         let err = Proxy::parse("HTTPS_PROXY", "http://bob:hunter2@").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
