@@ -74,6 +74,8 @@ fn scan(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.arg("scan").args(args).current_dir(root());
     for name in [
         "CV_ADVISORY_DB",
+        "CV_ADVISORY_DB_URL",
+        "CV_ADVISORY_DB_CACHE",
         "CV_CRATES_INDEX",
         "http_proxy",
         "HTTP_PROXY",
@@ -815,4 +817,108 @@ fn side_by_side_with_hadolint_is_current_in_the_docs() {
         md.push_str(&format!("| {rule} | {verdict} | {n} |\n"));
     }
     check_generated("side-by-side", &md);
+}
+
+/// The fixture db as GitHub serves rustsec/advisory-db's archive: a tar.gz under one top
+/// directory.
+fn fixture_archive() -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    builder
+        .append_dir_all("advisory-db-main", data("advisory-db"))
+        .expect("archive the fixture db");
+    builder
+        .into_inner()
+        .and_then(|gz| gz.finish())
+        .expect("finish the archive")
+}
+
+/// Serves `body` on 127.0.0.1, answering 503 to the first `failures` requests; counts them all.
+fn serve_flaky(body: Vec<u8>, failures: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!(
+        "http://{}/advisory-db.tar.gz",
+        listener.local_addr().expect("address")
+    );
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(failures + 3) {
+            let Ok(mut stream) = stream else { continue };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).map_or(true, |n| n == 0) || line == "\r\n" {
+                    break;
+                }
+            }
+            if n < failures {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            } else {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn without_a_local_db_it_is_downloaded_through_the_retry_layer_once() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let cache = home.path().join("cache/advisory-db");
+    let (url, count) = serve_flaky(fixture_archive(), 1);
+    let cache_str = cache.display().to_string();
+    let home_str = home.path().display().to_string();
+    let env = [
+        ("CV_ADVISORY_DB_URL", url.as_str()),
+        ("CV_ADVISORY_DB_CACHE", cache_str.as_str()),
+        // No cargo-audit copy to fall back on.
+        ("CARGO_HOME", home_str.as_str()),
+        ("NO_PROXY", "127.0.0.1"),
+    ];
+    let args = [
+        "--lockfile",
+        &data("scan/Cargo.lock.fixture"),
+        "--format",
+        "json",
+        "--retry-attempts",
+        "3",
+    ];
+    let out = scan(&args, &env);
+    let report = json_of(&out);
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("(downloaded, 6 advisories)"),
+        "{}",
+        report["notes"]
+    );
+    assert!(findings(&report, "builtin").contains(&("RUSTSEC-2099-0001".to_owned(), Some(31))));
+    // A 503, then the archive: two requests, and the copy is kept.
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    assert!(
+        cache
+            .join("crates/cvfixture-vuln/RUSTSEC-2099-0001.md")
+            .is_file()
+    );
+    // The next run uses the fresh copy without asking again.
+    let again = json_of(&scan(&args, &env));
+    assert!(
+        again["notes"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("downloaded earlier")
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
 }

@@ -160,8 +160,18 @@ fn cargo_audit_copy() -> Option<PathBuf> {
 }
 
 /// Where our own download lives (in target/, so `cargo xtask clean` takes it too).
+/// `CV_ADVISORY_DB_CACHE` moves it (a CI cache directory, or a test's temporary one).
 pub fn download_dir() -> PathBuf {
-    paths::project_root().join("target/cv-scan/advisory-db")
+    match std::env::var_os("CV_ADVISORY_DB_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => paths::project_root().join("target/cv-scan/advisory-db"),
+    }
+}
+
+/// The archive to download: `CV_ADVISORY_DB_URL` (a mirror, or a test's loopback server), else
+/// GitHub's archive of rustsec/advisory-db.
+fn archive_url() -> String {
+    std::env::var("CV_ADVISORY_DB_URL").unwrap_or_else(|_| ARCHIVE_URL.to_owned())
 }
 
 fn is_fresh(dir: &Path) -> bool {
@@ -175,8 +185,9 @@ fn is_fresh(dir: &Path) -> bool {
 /// Download the archive of rustsec/advisory-db into `dir`, replacing what was there only once
 /// the new copy is complete.
 fn download(dir: &Path, policy: Policy) -> anyhow::Result<()> {
-    eprintln!("fetching the RustSec advisory database from {ARCHIVE_URL}");
-    let bytes = retry::http_get("advisory-db download", policy, ARCHIVE_URL)?;
+    let url = archive_url();
+    eprintln!("fetching the RustSec advisory database from {url}");
+    let bytes = retry::http_get("advisory-db download", policy, &url)?;
     let parent = dir
         .parent()
         .context("the download directory has no parent")?;
