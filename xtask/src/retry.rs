@@ -345,11 +345,14 @@ pub fn diagnose(error_text: &str) -> Verdict {
 }
 
 /// Whether a failure with this text is worth another attempt.
+// Part of the contract for callers that only need the kind; xtask's own steps use `diagnose`.
+#[allow(dead_code)]
 pub fn classify(error_text: &str) -> Failure {
     diagnose(error_text).failure
 }
 
 /// The classifier as the Markdown table docs/RETRIES.md carries (a test keeps them equal).
+#[cfg(test)]
 pub fn rules_markdown() -> String {
     let mut out = String::from("| Matches | Kind | Cause | Hint |\n|---|---|---|---|\n");
     for rule in RULES {
@@ -601,9 +604,10 @@ fn http_client(
         .context("cannot set up the HTTP client")
 }
 
+// The fault server; tests/faults.rs reaches it through here (one copy per crate).
 #[cfg(test)]
 #[path = "../tests/support/faulty.rs"]
-mod faulty;
+pub mod faulty;
 
 #[cfg(test)]
 mod tests {
@@ -1111,5 +1115,29 @@ mod tests {
         let cmd = sh.cmd("/nonexistent/tool");
         let err = run_command("tool", fast(5), cmd).unwrap_err();
         assert!(err.to_string().contains("cannot start"), "{err}");
+    }
+
+    #[test]
+    fn docs_table_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/RETRIES.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let start = "<!-- rules:start (generated from xtask/src/retry.rs) -->\n";
+        let end = "<!-- rules:end -->";
+        let (Some(a), Some(b)) = (doc.find(start), doc.find(end)) else {
+            panic!("{} lacks the rules markers", path.display());
+        };
+        let want = rules_markdown();
+        let have = &doc[a + start.len()..b];
+        if have != want {
+            if std::env::var_os("UPDATE_EXPECT").is_some() {
+                let updated = format!("{}{want}{}", &doc[..a + start.len()], &doc[b..]);
+                std::fs::write(&path, updated).unwrap();
+            } else {
+                panic!(
+                    "docs/RETRIES.md's classifier table differs from retry::RULES; run \
+                     `UPDATE_EXPECT=1 cargo test -p xtask --bins retry` and commit"
+                );
+            }
+        }
     }
 }

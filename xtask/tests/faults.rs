@@ -8,9 +8,6 @@
 //! sha256 of a `.crate` made here by `cargo package` of a tiny crate, and the download itself.
 
 #[allow(dead_code)]
-#[path = "support/faulty.rs"]
-mod faulty;
-#[allow(dead_code)]
 #[path = "../src/retry.rs"]
 mod retry;
 
@@ -19,8 +16,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use faulty::{Backend, Fault, Faulty};
 use retry::Policy;
+use retry::faulty::{Backend, Fault, Faulty};
 
 const CRATE: &str = "cvtiny";
 const VERSION: &str = "0.1.0";

@@ -9,6 +9,7 @@ mod binary;
 mod exec;
 mod options;
 mod plan;
+mod pull;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -194,15 +195,17 @@ impl Docker {
             .context("cannot make a temporary directory")?;
         let inputs = gather_inputs(sh, &context, work_dir.path())?;
         let plan = plan::plan(&opts, &detection, &inputs);
+        let pulls = pull::Pulls::for_build(&opts)?;
         if dry_run {
-            print!("{plan}");
+            print!("{plan}{pulls}");
             return Ok(());
         }
-        eprint!("{plan}");
+        eprint!("{plan}{pulls}");
 
         if network_test {
             crate::net_test::preflight(sh)?;
         }
+        pulls.run(sh, &detection.client, retry)?;
         let outcome = exec::execute(sh, &plan, retry)?;
         let facts = summary::ImageFacts::inspect(sh, &detection.client, opts.image.as_str())?;
         let shown = opts

@@ -9,6 +9,7 @@ mod arm64;
 mod bad_input;
 mod compose;
 mod dev;
+mod faults;
 mod minimal;
 mod prod;
 mod rebuild;
@@ -122,6 +123,30 @@ fn main() -> std::process::ExitCode {
         trial(
             "registry::push_to_a_dead_registry_is_retried_then_fails",
             registry::push_to_a_dead_registry_is_retried_then_fails,
+        ),
+        trial(
+            "faults::daemon_retries_as_documented",
+            faults::daemon_retries_as_documented,
+        ),
+        trial(
+            "faults::pull_survives_faults_below_the_budget",
+            faults::pull_survives_faults_below_the_budget,
+        ),
+        trial(
+            "faults::pull_fails_once_clearly_at_the_budget",
+            faults::pull_fails_once_clearly_at_the_budget,
+        ),
+        trial(
+            "faults::pull_of_a_missing_image_is_tried_once",
+            faults::pull_of_a_missing_image_is_tried_once,
+        ),
+        trial(
+            "faults::push_survives_faults_below_the_budget",
+            faults::push_survives_faults_below_the_budget,
+        ),
+        trial(
+            "faults::push_fails_once_clearly_at_the_budget",
+            faults::push_fails_once_clearly_at_the_budget,
         ),
     ];
     trials.extend([

@@ -104,7 +104,7 @@ pub fn push_to_a_dead_registry_is_retried_then_fails() -> TestResult {
         .lines()
         .filter(|l| l.starts_with("retry: push of"))
         .count();
-    if retries < 2 || !stderr.contains("still failing after retries") {
+    if retries < 2 || !stderr.contains("giving up (all 5 attempts used") {
         return Err(format!(
             "want retries and a final failure, got {retries} retries:\n{stderr}"
         ));
