@@ -157,6 +157,7 @@ Examples:
   cargo xtask scan --lockfile Cargo.lock --db ~/.cargo/advisory-db --format json
   cargo xtask scan --image cv:prod --format sarif --output scan.sarif
   cargo xtask scan --image cv:minimal --sbom cyclonedx --sbom-output cv.cdx.json
+  cargo xtask scan --list-rules                     # the built-in rules and hadolint's counterparts
 
 Without target flags (--image, --dockerfile, --compose, --lockfile) the project's own
 docker/Dockerfile.*, docker/*compose*.yml and Cargo.lock are scanned. The advisory database comes

@@ -276,6 +276,7 @@ fn tool_of_check(id: &str) -> Tool {
 }
 
 fn sarif_run(tool: Tool, findings: &[&Finding], checks: &[&Check]) -> Value {
+    // Our own version is known at build time; the others' are asked of the installed tool.
     let (name, version, uri) = match tool {
         Tool::Builtin => (
             "cv-xtask-scan",
@@ -359,7 +360,11 @@ fn sarif_run(tool: Tool, findings: &[&Finding], checks: &[&Check]) -> Value {
         "informationUri": uri,
         "rules": rules_json,
     });
-    if !version.is_empty() {
+    let version = match tool {
+        Tool::Builtin => Some(version.to_owned()),
+        Tool::Hadolint | Tool::Trivy => installed_version(name),
+    };
+    if let Some(version) = version {
         driver["version"] = json!(version);
     }
     json!({
@@ -368,6 +373,18 @@ fn sarif_run(tool: Tool, findings: &[&Finding], checks: &[&Check]) -> Value {
         "invocations": [{ "executionSuccessful": true }],
         "properties": { "checks": checks },
     })
+}
+
+/// The version an installed tool reports (`hadolint --version`: "Haskell Dockerfile Linter
+/// 2.15.1"; `trivy --version`: "Version: 0.50.1"): its last word, if the tool runs.
+fn installed_version(program: &str) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let word = text.lines().next()?.split_whitespace().last()?;
+    Some(word.trim_start_matches('v').to_owned())
 }
 
 /// A file is a physical location (relative URI, start line); an image or a file in one
