@@ -80,7 +80,7 @@ fn seeded_base() -> Result<&'static str, String> {
 }
 
 /// A Dockerfile in its own directory that starts from `from` and adds one small file.
-fn dockerfile(dir: &Path, from: &str) -> Result<String, String> {
+pub fn dockerfile(dir: &Path, from: &str) -> Result<String, String> {
     let path = dir.join("Dockerfile");
     std::fs::write(&path, format!("FROM {from}\nCOPY Cargo.toml /marker\n"))
         .map_err(|e| e.to_string())?;
@@ -88,7 +88,7 @@ fn dockerfile(dir: &Path, from: &str) -> Result<String, String> {
 }
 
 /// `cargo xtask docker` on a tiny Dockerfile, with three attempts per network step.
-fn xtask_docker(dockerfile: &str, tag: &str, extra: &[&str]) -> std::process::Output {
+pub fn xtask_docker(dockerfile: &str, tag: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "docker",
         "--mode",

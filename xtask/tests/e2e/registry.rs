@@ -73,41 +73,41 @@ pub fn push_to_a_dead_registry_is_retried_then_fails() -> TestResult {
     if !engine("push_to_a_dead_registry_is_retried_then_fails")? {
         return Ok(());
     }
-    minimal_image()?;
+    // A one-file image FROM scratch: what is pushed does not matter, only that nobody takes it.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dockerfile = crate::faults::dockerfile(dir.path(), "scratch")?;
     let image = format!("{}:e2e", unique("deadpush"));
     remember(Kind::Image, &image);
-    // Port 9 (discard) has no listener here: every attempt is refused, a transient error.
-    let dead = "127.0.0.1:9";
+    // Bind a port and close it again: nobody listens there now, and every attempt is refused,
+    // a transient error.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .to_string();
     remember(Kind::Image, &format!("{dead}/{image}"));
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            "minimal",
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--tag",
-            &image,
-            "--registry",
-            dead,
-            "--push",
-        ],
-        &[],
-    );
+    let started = std::time::Instant::now();
+    let out = crate::faults::xtask_docker(&dockerfile, &image, &["--registry", &dead, "--push"]);
     let stderr = text(&out.stderr);
     if out.status.success() {
         return Err("a push to a dead registry succeeded".into());
     }
     let retries = stderr
         .lines()
-        .filter(|l| l.starts_with("retry: push of"))
+        .filter(|l| l.starts_with("retry: push of") && l.contains("(connection refused)"))
         .count();
-    if retries < 2 || !stderr.contains("giving up (all 5 attempts used") {
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    if retries != 2
+        || errors.len() != 1
+        || !errors[0].contains("failed 3 times")
+        || !errors[0].contains("connection refused")
+    {
         return Err(format!(
-            "want retries and a final failure, got {retries} retries:\n{stderr}"
+            "want 2 retries and one final error, got {retries} retries:\n{stderr}"
         ));
     }
+    eprintln!(
+        "dead registry: 3 attempts in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
