@@ -11,6 +11,7 @@ mod compose;
 mod dev;
 mod faults;
 mod minimal;
+mod offline;
 mod prod;
 mod rebuild;
 mod registry;
@@ -202,6 +203,10 @@ fn main() -> std::process::ExitCode {
     trials.push(trial(
         "dev::edit_reloads_the_page_without_a_restart",
         dev::edit_reloads_the_page_without_a_restart,
+    ));
+    trials.push(trial(
+        "offline::vendored_copy_builds_with_no_network",
+        offline::vendored_copy_builds_with_no_network,
     ));
     let conclusion = libtest_mimic::run(&args, trials);
     support::cleanup();
