@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
+use crate::scan::{self, Outcome, Scan, Severity, deps, report::Report};
+
+/// The severity at which a lint or advisory finding blocks a commit: `cargo xtask scan`'s default.
+const FAIL_ON: Severity = Severity::High;
+
 const EXAMPLES: &str = "\
 Examples:
   Run every check on the repository of the current directory:
@@ -240,13 +245,28 @@ pub struct DockerFiles {
     pub compose_files: Vec<PathBuf>,
 }
 
+/// Directories whose Dockerfiles and compose files are not the project's own: test data (often
+/// faulty on purpose, as the scanner's seeded faults are) and vendored code.
+pub const NOT_SHIPPED: [&str; 6] = [
+    "tests",
+    "test",
+    "testdata",
+    "test-data",
+    "fixtures",
+    "vendor",
+];
+
 /// Sorts tracked paths (relative to `root`, as `git ls-files` prints them) into Dockerfiles
 /// (`Dockerfile`, `Dockerfile.*`, `*.dockerfile`) and compose files (`compose*.yml`,
-/// `docker-compose*.yml`, and `.yaml`), keeping those present in the work tree.
+/// `docker-compose*.yml`, and `.yaml`), keeping those present in the work tree and leaving out
+/// those under a directory in [`NOT_SHIPPED`].
 pub fn docker_files<'a>(root: &Path, tracked: impl IntoIterator<Item = &'a str>) -> DockerFiles {
     let mut found = DockerFiles::default();
     for path in tracked {
-        let name = path.rsplit('/').next().unwrap_or(path);
+        let (dirs, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if dirs.split('/').any(|dir| NOT_SHIPPED.contains(&dir)) {
+            continue;
+        }
         let lower = name.to_ascii_lowercase();
         // Case matters for the prefix: `dockerfile.rs` is source code, `Dockerfile.prod` is not.
         let dockerfile = lower == "dockerfile"
@@ -281,6 +301,8 @@ fn tracked_docker_files(sh: &Shell, root: &Path) -> anyhow::Result<DockerFiles> 
     ))
 }
 
+/// The scanner's Dockerfile and compose rules (and hadolint where installed), failing on high
+/// findings as `cargo xtask scan` does.
 fn docker_lint(sh: &Shell, root: &Path) -> anyhow::Result<StepResult> {
     let files = tracked_docker_files(sh, root)?;
     if files.dockerfiles.is_empty() && files.compose_files.is_empty() {
@@ -288,26 +310,43 @@ fn docker_lint(sh: &Shell, root: &Path) -> anyhow::Result<StepResult> {
             "no Dockerfile or compose file is tracked".to_owned(),
         ));
     }
-    Ok(StepResult::Skipped(format!(
-        "{} Dockerfile(s) and {} compose file(s) found; the scanner's rules are not in this \
-         build yet",
-        files.dockerfiles.len(),
-        files.compose_files.len()
-    )))
+    let scan = Scan {
+        dockerfiles: files.dockerfiles,
+        compose_files: files.compose_files,
+        fail_on: FAIL_ON,
+        ..Scan::default()
+    };
+    Ok(verdict(&scan.report(sh)?))
 }
 
-/// A local advisory database and how it was found, or why there is none. Never fetches.
-pub fn local_advisory_db() -> Result<(PathBuf, &'static str), String> {
+/// Where the advisory step reads its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalDb {
+    pub path: PathBuf,
+    pub origin: &'static str,
+}
+
+/// A database already on disk: CV_ADVISORY_DB, else cargo-audit's copy in
+/// `$CARGO_HOME/advisory-db`, else the one `cargo xtask scan` downloaded (however old: a stale
+/// database still catches what it knows). Never fetches; the error is the reason to skip.
+pub fn local_advisory_db() -> Result<LocalDb, String> {
     if let Some(path) = std::env::var_os("CV_ADVISORY_DB") {
-        return Ok((PathBuf::from(path), "CV_ADVISORY_DB"));
+        return Ok(LocalDb {
+            path: PathBuf::from(path),
+            origin: "CV_ADVISORY_DB",
+        });
     }
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    if let Some(copy) = cargo_home.map(|home| home.join("advisory-db"))
-        && copy.join("crates").is_dir()
-    {
-        return Ok((copy, "cargo-audit's copy"));
+    let candidates = [
+        cargo_home.map(|home| (home.join("advisory-db"), "cargo-audit's copy")),
+        Some((deps::download_dir(), "downloaded by cargo xtask scan")),
+    ];
+    for (path, origin) in candidates.into_iter().flatten() {
+        if path.join("crates").is_dir() {
+            return Ok(LocalDb { path, origin });
+        }
     }
     Err(
         "no advisory database on disk (set CV_ADVISORY_DB, or run `cargo xtask scan` once to \
@@ -316,18 +355,62 @@ pub fn local_advisory_db() -> Result<(PathBuf, &'static str), String> {
     )
 }
 
+/// Cargo.lock against the local advisory database: vulnerabilities, unmaintained, unsound.
+/// Yanked versions are left to `cargo xtask scan --check-yanked`, which needs the network.
 fn advisories(root: &Path) -> anyhow::Result<StepResult> {
     let lockfile = root.join("Cargo.lock");
     if !lockfile.is_file() {
         return Ok(StepResult::Skipped("no Cargo.lock".to_owned()));
     }
-    Ok(match local_advisory_db() {
-        Err(reason) => StepResult::Skipped(reason),
-        Ok((db, _)) => StepResult::Skipped(format!(
-            "found {}; the scanner's advisory check is not in this build yet",
-            db.display()
-        )),
-    })
+    let local = match local_advisory_db() {
+        Ok(local) => local,
+        Err(reason) => return Ok(StepResult::Skipped(reason)),
+    };
+    let db = deps::AdvisoryDb::open(&local.path, local.origin)?;
+    let report = Report {
+        checks: deps::check_lockfile(&db, &lockfile, &scan::display_path(&lockfile))?,
+        notes: vec![db.describe()],
+    };
+    Ok(verdict(&report))
+}
+
+/// Passed with the counts when nothing reaches [`FAIL_ON`], else failed with the whole table.
+fn verdict(report: &Report) -> StepResult {
+    if report.failing(FAIL_ON) > 0 {
+        return StepResult::Failed(scan::report::table(report, FAIL_ON));
+    }
+    let counts: Vec<String> = report
+        .counts()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(severity, n)| format!("{n} {}", severity.as_str()))
+        .collect();
+    let skipped: Vec<String> = report
+        .checks
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Skipped { reason } => Some(format!("{} skipped: {reason}", c.id)),
+            Outcome::Ran { .. } => None,
+        })
+        .collect();
+    let mut note = format!(
+        "{} checks; findings below {}: {}",
+        report.checks.len(),
+        FAIL_ON.as_str(),
+        if counts.is_empty() {
+            "none".to_owned()
+        } else {
+            counts.join(", ")
+        }
+    );
+    // The first skip reason is enough to say what was not looked at (e.g. no hadolint).
+    if let Some(first) = skipped.first() {
+        let _ = write!(note, "; {first}");
+    }
+    for extra in &report.notes {
+        let _ = write!(note, "; {extra}");
+    }
+    StepResult::Passed(note)
 }
 
 fn seconds(d: Duration) -> String {
@@ -354,9 +437,11 @@ mod tests {
             "docker/README-measurements.md",
             "src/dockerfile.rs",
             "config.yml",
+            "xtask/tests/data/scan/Dockerfile.add-url",
+            "vendor/some-crate/Dockerfile",
             "gone/Dockerfile",
         ];
-        for path in &tracked[..8] {
+        for path in &tracked[..10] {
             let full = root.path().join(path);
             std::fs::create_dir_all(full.parent().unwrap()).unwrap();
             std::fs::write(full, "").unwrap();

@@ -366,3 +366,62 @@ fn in_a_linked_worktree_the_hook_checks_that_worktree() {
         "{output}"
     );
 }
+
+/// A Cargo.lock pinning a version with an advisory in the project's fixture database (critical).
+const VULNERABLE_LOCK: &str = r#"version = 4
+
+[[package]]
+name = "cvfixture-vuln"
+version = "1.1.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "0000000000000000000000000000000000000000000000000000000000000000"
+
+[[package]]
+name = "tiny"
+version = "0.1.0"
+dependencies = ["cvfixture-vuln"]
+"#;
+
+const ADD_URL: &str =
+    "FROM scratch\nUSER 65532\nADD https://example.com/tool.tar.gz /tool.tar.gz\n";
+
+#[test]
+fn precommit_runs_the_scanner_on_the_repositorys_own_files_offline() {
+    let repo = Repo::new();
+    repo.write("Dockerfile", ADD_URL);
+    // Test data is faulty on purpose and not shipped: it must not fail the commit.
+    repo.write("tests/data/Dockerfile.seeded", ADD_URL);
+    repo.write("Cargo.lock", VULNERABLE_LOCK);
+    repo.ok_git(&["add", "-A"]);
+
+    // clippy is left out: it would need the fixture crate, which exists nowhere.
+    let out = repo
+        .command(&cargo_bin(), repo.path())
+        .args(["xtask", "precommit", "--skip", "clippy"])
+        .env(
+            "CV_ADVISORY_DB",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/advisory-db"),
+        )
+        .output()
+        .unwrap();
+    let output = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{output}");
+    let failed = |step: &str| {
+        output
+            .lines()
+            .any(|l| l.trim_start().starts_with(step) && l.contains("FAILED"))
+    };
+    assert!(failed("docker-lint"), "{output}");
+    assert!(output.contains("CVD003"), "the ADD rule fired:\n{output}");
+    assert!(failed("advisories"), "{output}");
+    assert!(output.contains("RUSTSEC-2099-0001"), "{output}");
+    assert!(
+        !output.contains("Dockerfile.seeded"),
+        "test data was scanned:\n{output}"
+    );
+    assert!(output.contains("fmt         passed"), "{output}");
+    assert!(
+        output.contains("precommit: 1 passed, 2 failed, 1 skipped"),
+        "{output}"
+    );
+}
