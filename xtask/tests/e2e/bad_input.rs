@@ -195,15 +195,6 @@ pub fn buildkit_unavailable() -> TestResult {
     Ok(())
 }
 
-pub fn not_available_yet() -> TestResult {
-    let tag = unique("not-yet");
-    for (flag, issue) in [("--network-test", "issue 4"), ("--scan", "issue 5")] {
-        let out = xtask(&["docker", "--mode", "minimal", flag, "--tag", &tag], &[]);
-        assert_one_clear_error(&out, &format!("{flag} is not available yet ({issue}"), &tag)?;
-    }
-    Ok(())
-}
-
 /// An image that claims arm64 but holds an amd64 binary (what a cross-compile that forgot its
 /// target produces) is refused before it is tagged.
 pub fn wrong_architecture_is_refused_untagged() -> TestResult {

@@ -46,7 +46,6 @@ fn main() -> std::process::ExitCode {
             "bad_input::buildkit_unavailable",
             bad_input::buildkit_unavailable,
         ),
-        trial("bad_input::not_available_yet", bad_input::not_available_yet),
         trial(
             "bad_input::wrong_architecture_is_refused_untagged",
             bad_input::wrong_architecture_is_refused_untagged,
