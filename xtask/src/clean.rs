@@ -49,6 +49,10 @@ pub struct Clean {
     /// Remove only images and volumes that also carry this label
     #[arg(long, value_name = "KEY[=VALUE]")]
     only_label: Option<String>,
+
+    /// Only list what the caches hold (`cargo xtask optimize cache`): a dry run worded as a report
+    #[arg(skip)]
+    listing: bool,
 }
 
 const EXAMPLES: &str = "\
@@ -121,6 +125,20 @@ struct Section {
 }
 
 impl Clean {
+    /// What every level would remove, listed with sizes and removed nothing: the build caches
+    /// of this project as a report.
+    pub fn listing() -> Clean {
+        Clean {
+            level: Level::All,
+            dry_run: true,
+            manifest_path: None,
+            cache_scope: CacheScope::Build,
+            cache_mounts: Vec::new(),
+            only_label: None,
+            listing: true,
+        }
+    }
+
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let manifest = match &self.manifest_path {
             Some(path) => std::env::current_dir()
@@ -161,16 +179,20 @@ impl Clean {
         for s in sections {
             let _ = writeln!(out, "{}:", s.title);
             if s.items.is_empty() && s.notes.is_empty() {
-                let _ = writeln!(out, "  nothing to remove");
+                let none = if self.listing {
+                    "empty"
+                } else {
+                    "nothing to remove"
+                };
+                let _ = writeln!(out, "  {none}");
             }
             for item in &s.items {
-                let _ = writeln!(
-                    out,
-                    "  {:>10}  {}  [{}]",
-                    human(item.bytes),
-                    item.what,
-                    item.outcome
-                );
+                let outcome = if self.listing {
+                    String::new()
+                } else {
+                    format!("  [{}]", item.outcome)
+                };
+                let _ = writeln!(out, "  {:>10}  {}{outcome}", human(item.bytes), item.what);
             }
             for note in &s.notes {
                 let _ = writeln!(out, "  {note}");
@@ -187,7 +209,13 @@ impl Clean {
             before += s.before;
             after += s.after;
         }
-        if self.dry_run {
+        if self.listing {
+            let _ = writeln!(
+                out,
+                "{} in all; nothing removed (`cargo xtask clean --level normal|deep|all` frees it)",
+                human(before)
+            );
+        } else if self.dry_run {
             let _ = writeln!(
                 out,
                 "dry run: would free {}, removed nothing",

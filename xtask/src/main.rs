@@ -4,11 +4,13 @@
 //! command lives in a module of its own with a `run(self, sh: &Shell) -> anyhow::Result<()>`.
 
 mod base_images;
+mod bench;
 mod clean;
 mod docker;
 mod engine;
 mod hooks;
 mod net_test;
+mod optimize;
 mod paths;
 mod precommit;
 mod retry;
@@ -45,6 +47,10 @@ enum Command {
     Hooks(hooks::Hooks),
     /// The checks the pre-commit hook runs: fmt, clippy, Dockerfile lint, advisories
     Precommit(precommit::Precommit),
+    /// Measure image size, build and rebuild times, startup and memory of the CV image
+    Bench(bench::Bench),
+    /// Vendor, inspect the build caches, clean, benchmark (scripts/optimize-build.sh)
+    Optimize(optimize::Optimize),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +67,8 @@ fn main() -> std::process::ExitCode {
             Command::Scan(cmd) => cmd.run(&sh),
             Command::Hooks(cmd) => cmd.run(&sh),
             Command::Precommit(cmd) => cmd.run(&sh),
+            Command::Bench(cmd) => cmd.run(&sh),
+            Command::Optimize(cmd) => cmd.run(&sh),
         });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -41,6 +41,7 @@ fn wrapper_scripts_stay_one_line() {
     for (script, command) in [
         ("build-docker.sh", "docker"),
         ("network-test.sh", "net-test"),
+        ("optimize-build.sh", "optimize"),
     ] {
         let text = std::fs::read_to_string(root().join("scripts").join(script)).unwrap();
         let commands: Vec<&str> = text

@@ -127,8 +127,9 @@ fn command<'a>(sh: &'a Shell, step: &Step, image_id: &str) -> Cmd<'a> {
         .quiet()
 }
 
-/// Runs `cmd`, copying its stdout and stderr through as they come while keeping a copy of both.
-/// Returns whether it succeeded and everything it printed.
+/// Runs `cmd`, copying its stdout and stderr through to our stderr as they come while keeping a
+/// copy of both. Returns whether it succeeded and everything it printed. The engine's output is
+/// progress: our stdout carries only the result (the summary, or `cargo xtask bench --json`).
 fn tee(cmd: Cmd<'_>) -> anyhow::Result<(bool, String)> {
     let mut command = Command::from(cmd);
     let mut child = command
@@ -139,7 +140,7 @@ fn tee(cmd: Cmd<'_>) -> anyhow::Result<(bool, String)> {
         .with_context(|| format!("cannot start {:?}", command.get_program()))?;
     let stdout = child.stdout.take().context("no stdout pipe")?;
     let stderr = child.stderr.take().context("no stderr pipe")?;
-    let out = thread::spawn(move || copy_through(stdout, std::io::stdout()));
+    let out = thread::spawn(move || copy_through(stdout, std::io::stderr()));
     let err = thread::spawn(move || copy_through(stderr, std::io::stderr()));
     let status = child.wait().context("waiting for the engine")?;
     let mut captured = out.join().unwrap_or_default();

@@ -10,7 +10,7 @@ mod exec;
 mod options;
 mod plan;
 mod pull;
-mod summary;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,8 +21,8 @@ use xshell::{Shell, cmd};
 
 use crate::engine::{self, Builder, EngineKind};
 use crate::paths;
-pub use options::Mode;
-use options::{BaseImages, ImageRef, Platform, Progress, Secret, check_container_name};
+pub use options::{BaseImages, Mode};
+use options::{ImageRef, Platform, Progress, Secret, check_container_name};
 use plan::{Inputs, Options, RunOptions};
 
 const EXAMPLES: &str = "\
@@ -167,11 +167,59 @@ pub struct Docker {
     retry: crate::retry::RetryArgs,
 }
 
+/// What a finished build made, for callers that go on with the image (`--scan`, `cargo xtask
+/// bench`).
+#[derive(Debug)]
+pub struct Built {
+    /// The local reference the image was tagged as.
+    pub image: String,
+    pub summary: summary::Summary,
+    /// Everything the engine printed while building.
+    pub build_output: String,
+}
+
 impl Docker {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let (scan, mode) = (self.scan, self.mode);
+        let Some(built) = self.build(sh)? else {
+            return Ok(());
+        };
+        println!("{}", built.summary);
+        if scan {
+            crate::scan::scan_built_image(sh, &built.image, mode)?;
+        }
+        Ok(())
+    }
+
+    /// Parses `cargo xtask docker` flags (without the command name), as the command line would.
+    pub fn from_args<I, S>(args: I) -> anyhow::Result<Docker>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            docker: Docker,
+        }
+        let args = std::iter::once(std::ffi::OsString::from("docker"))
+            .chain(args.into_iter().map(Into::into));
+        let only = <Only as clap::Parser>::try_parse_from(args)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
+        Ok(only.docker)
+    }
+
+    /// Checks every flag as a build would, running nothing.
+    pub fn check(self) -> anyhow::Result<()> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        self.into_options(&cwd, &paths::project_root()).map(drop)
+    }
+
+    /// Checks, plans and runs the build; None after `--dry-run`, which only prints the plan.
+    pub fn build(self, sh: &Shell) -> anyhow::Result<Option<Built>> {
         let dry_run = self.dry_run;
         let wanted_engine = self.engine;
-        let (network_test, scan) = (self.network_test, self.scan);
+        let network_test = self.network_test;
         let retry = self.retry.policy();
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let opts = self.into_options(&cwd, &paths::project_root())?;
@@ -198,7 +246,7 @@ impl Docker {
         let pulls = pull::Pulls::for_build(&opts)?;
         if dry_run {
             print!("{plan}{pulls}");
-            return Ok(());
+            return Ok(None);
         }
         eprint!("{plan}{pulls}");
 
@@ -206,18 +254,19 @@ impl Docker {
             crate::net_test::preflight(sh)?;
         }
         pulls.run(sh, &detection.client, retry)?;
-        let outcome = exec::execute(sh, &plan, retry)?;
+        let mut outcome = exec::execute(sh, &plan, retry)?;
         let facts = summary::ImageFacts::inspect(sh, &detection.client, opts.image.as_str())?;
         let shown = opts
             .registry_image
             .as_ref()
             .unwrap_or(&opts.image)
             .to_string();
-        println!("{}", summary::Summary::new(shown, facts, &outcome));
-        if scan {
-            crate::scan::scan_built_image(sh, opts.image.as_str(), opts.mode)?;
-        }
-        Ok(())
+        let summary = summary::Summary::new(shown, facts, &outcome);
+        Ok(Some(Built {
+            image: opts.image.to_string(),
+            summary,
+            build_output: std::mem::take(&mut outcome.build_output),
+        }))
     }
 
     /// Turns raw flags into validated options; refuses anything malformed before work starts.
@@ -422,7 +471,7 @@ fn workspace_package_field(manifest: &str, name: &str) -> Option<String> {
 }
 
 /// Seconds since 1970 as RFC 3339 UTC (civil-from-days, H. Hinnant's algorithm).
-fn rfc3339(epoch: u64) -> String {
+pub fn rfc3339(epoch: u64) -> String {
     let days = (epoch / 86_400) as i64;
     let secs = epoch % 86_400;
     let z = days + 719_468;

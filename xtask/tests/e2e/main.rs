@@ -7,6 +7,7 @@
 
 mod arm64;
 mod bad_input;
+mod bench;
 mod compose;
 mod dev;
 mod faults;
@@ -82,6 +83,14 @@ fn main() -> std::process::ExitCode {
         trial(
             "minimal::run_flag_rebuilds_from_cache_and_serves",
             minimal::run_flag_rebuilds_from_cache_and_serves,
+        ),
+        trial(
+            "bench::bad_flags_are_refused_before_any_build",
+            bench::bad_flags_are_refused_before_any_build,
+        ),
+        trial(
+            "bench::noop_and_startup_figures_match_the_engine",
+            bench::noop_and_startup_figures_match_the_engine,
         ),
         trial(
             "prod::builds_under_30_mb_as_non_root",
