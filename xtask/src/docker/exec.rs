@@ -74,8 +74,22 @@ pub fn execute(sh: &Shell, plan: &Plan, retry_policy: Policy) -> anyhow::Result<
                 require_static,
             } => {
                 let wanted = platform.as_ref().map(|p| p.arch.as_str());
-                let found = verify_binary(sh, step, &outcome.image_id, wanted, *require_static)
-                    .map_err(|e| failed(format!("{e:#}")))?;
+                let found =
+                    match verify_binary(sh, step, &outcome.image_id, wanted, *require_static) {
+                        Ok(found) => found,
+                        Err(e) => {
+                            // Refused before tagging: the image would be left dangling. `image rm`
+                            // without --force keeps it if a tag or a container still uses it.
+                            let _ = sh
+                                .cmd(&step.program)
+                                .args(["image", "rm", &outcome.image_id])
+                                .quiet()
+                                .ignore_stdout()
+                                .ignore_stderr()
+                                .run();
+                            return Err(failed(format!("{e:#}")));
+                        }
+                    };
                 outcome.binary = Some(found);
             }
             StepKind::Tag | StepKind::Run => {

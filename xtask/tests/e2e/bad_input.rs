@@ -230,7 +230,18 @@ pub fn wrong_architecture_is_refused_untagged() -> TestResult {
         &out,
         "/busybox is an amd64 binary, but the image says its platform is arm64",
         &tag,
-    )
+    )?;
+    // The refused image is removed, not left dangling: its ID is in the printed check step.
+    let stderr = crate::support::text(&out.stderr);
+    let id = stderr
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == ':'))
+        .find(|w| w.starts_with("sha256:") && w.len() == 71)
+        .ok_or_else(|| format!("no image ID in the output:\n{stderr}"))?;
+    if crate::support::image_exists(id) {
+        let _ = crate::support::docker(&["image", "rm", id]);
+        return Err(format!("the refused image {id} was left behind"));
+    }
+    Ok(())
 }
 
 /// `--dry-run` prints the plan on stdout and runs none of it.
