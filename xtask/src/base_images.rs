@@ -69,8 +69,29 @@ const BUSYBOX: &str = "/bin/busybox";
 /// The standard path in the images' root for the system CA bundle.
 const CA_BUNDLE_PATH: &str = "etc/ssl/certs/ca-certificates.crt";
 
+const EXAMPLES: &str = "\
+Examples:
+  Make every stand-in that is missing or was made by an older recipe (about 2 min the first time,
+  under a second when they are up to date):
+    cargo xtask base-images
+
+  Remake only the Alpine runtime stand-in:
+    cargo xtask base-images --only alpine --force
+
+  Then build against them:
+    cargo xtask docker --mode minimal --base-images standin
+
+The stand-ins are tagged cv-standin/* and labelled `local stand-in, not the public image`; the
+Dockerfiles' defaults stay the real public images. Needs root, debootstrap and a reachable Debian
+mirror (the host's apt sources name it).";
+
 /// Make local stand-ins for the public base images, for machines that cannot pull
+///
+/// The Rust builder (debootstrap of Debian bookworm plus this machine's toolchain, musl targets,
+/// zig, cargo-zigbuild and cargo-auditable), an Alpine-like runtime from busybox, and a
+/// distroless-like static base. Up-to-date stand-ins are kept.
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct BaseImages {
     /// Build only this stand-in
     #[arg(long, value_enum)]

@@ -237,18 +237,18 @@ impl Bench {
             .tag
             .clone()
             .unwrap_or_else(|| format!("cv-bench:{}", mode.name()));
-        if let Some(ca) = &self.ca_bundle {
-            ensure!(
-                ca.is_file(),
-                "CA bundle {} is not a file (--ca-bundle / CV_CA_BUNDLE)",
-                ca.display()
-            );
-        }
+        // Every flag is checked, as the builds will read them, before anything is made.
+        self.docker(&tag, None, false)?.check()?;
         let out_file = match &self.out {
             Some(path) => {
                 let path = std::env::current_dir()
                     .context("cannot read the current directory")?
                     .join(path);
+                ensure!(
+                    !path.is_dir(),
+                    "--out {} is a directory; name the file to write the JSON to",
+                    path.display()
+                );
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("cannot create {} (--out)", dir.display()))?;
@@ -257,8 +257,6 @@ impl Bench {
             }
             None => None,
         };
-        // Every flag is checked, as the builds will read them, before the first build starts.
-        self.docker(&tag, None, false)?.check()?;
 
         let detection = engine::detect(sh, None)?;
         let machine = machine(sh, &detection)?;

@@ -54,6 +54,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    restore_sigpipe();
+    drop_empty_settings();
     let cli = Cli::parse();
     let result = Shell::new().inspect(|sh| sh.change_dir(paths::project_root()));
     let result = result
@@ -76,6 +78,35 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`cargo xtask net-test | head -1`)
+/// panics. A command-line tool should end quietly there, as `cat` does: the default action.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler
+    // for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// An empty `CV_*` variable (or SOURCE_DATE_EPOCH) counts as unset, as it does for `cv serve`:
+/// `CV_CA_BUNDLE= cargo xtask docker …` is how scripts switch a setting off, and clap would
+/// otherwise refuse it as a flag given no value.
+fn drop_empty_settings() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(k, v)| {
+            v.is_empty()
+                && k.to_str()
+                    .is_some_and(|k| k.starts_with("CV_") || k == "SOURCE_DATE_EPOCH")
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for name in empty {
+        // SAFETY: main's first steps, before any thread exists, so nothing reads the
+        // environment concurrently.
+        unsafe { std::env::remove_var(name) };
     }
 }
 

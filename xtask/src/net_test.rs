@@ -123,6 +123,15 @@ pub enum Area {
     Cargo,
 }
 
+/// The environment's variables whose name and value are UTF-8. `std::env::vars` panics on any
+/// other, and a stray binary value in some unrelated variable must not stop a network test; none
+/// of the variables read here can be meaningful in another encoding.
+fn utf8_vars() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -512,7 +521,7 @@ impl NetTest {
     /// Settles every default (targets from cargo's config, DNS servers) before anything runs.
     fn plan(self) -> anyhow::Result<Plan> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let cargo = CargoSettings::load(&cwd, &std::env::vars().collect());
+        let cargo = CargoSettings::load(&cwd, &utf8_vars());
         let targets = if self.targets.is_empty() {
             let mut targets = cargo.registry_targets();
             targets.push(Target::new(
@@ -555,26 +564,51 @@ impl NetTest {
     }
 }
 
-/// Runs the checks a build needs before `cargo xtask docker --network-test` builds; settings come
-/// from the same environment variables as `cargo xtask net-test` (`CV_NET_TEST_TARGETS`, …).
-pub fn preflight(sh: &Shell) -> anyhow::Result<()> {
-    /// Parses `NetTest` from the environment alone.
-    #[derive(Parser)]
-    struct FromEnv {
-        #[command(flatten)]
-        net_test: NetTest,
+/// The checks `cargo xtask docker --network-test` runs before it builds, settled from the same
+/// environment variables as `cargo xtask net-test` (`CV_NET_TEST_TARGETS`, …) when the build's
+/// flags are checked, so a bad setting is refused before anything runs (and by `--dry-run`).
+pub struct Preflight(Plan);
+
+impl Preflight {
+    pub fn from_env() -> anyhow::Result<Preflight> {
+        /// Parses `NetTest` from the environment alone.
+        #[derive(Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            net_test: NetTest,
+        }
+        let args = FromEnv::try_parse_from(["net-test"])
+            .map_err(|e| anyhow::anyhow!("bad CV_NET_TEST_* setting: {}", e.to_string().trim()))?;
+        Ok(Preflight(args.net_test.plan()?))
     }
-    let args = FromEnv::try_parse_from(["net-test"])
-        .map_err(|e| anyhow::anyhow!("bad CV_NET_TEST_* setting: {}", e.to_string().trim()))?;
-    eprintln!("network test before the build (cargo xtask net-test):");
-    let report = args.net_test.plan()?.execute(sh);
-    eprint!("{report}");
-    anyhow::ensure!(
-        report.can_build,
-        "network test: {}; nothing was built (run `cargo xtask net-test` for details)",
-        report.verdict()
-    );
-    Ok(())
+
+    /// Runs the checks; an error when a fatal row says a build cannot proceed.
+    pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+        eprintln!("network test before the build (cargo xtask net-test):");
+        let report = self.0.execute(sh);
+        eprint!("{report}");
+        anyhow::ensure!(
+            report.can_build,
+            "network test: {}; nothing was built (run `cargo xtask net-test` for details)",
+            report.verdict()
+        );
+        Ok(())
+    }
+}
+
+impl fmt::Display for Preflight {
+    /// One line for the plan `--dry-run` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = &self.0;
+        write!(
+            f,
+            "before the build: cargo xtask net-test ({} targets, {} DNS servers, {:.0} s timeout; \
+             CV_NET_TEST_* settings); a fatal row stops the build",
+            plan.targets.len(),
+            plan.dns.len(),
+            plan.timeout.as_secs_f64()
+        )
+    }
 }
 
 /// Everything settled: what to check and how.
@@ -873,22 +907,15 @@ fn tls_config() -> (Arc<rustls::ClientConfig>, Row) {
     let mut status = Status::Pass;
     let mut hint = None;
     if let Some(bundle) = std::env::var_os("CV_CA_BUNDLE").filter(|v| !v.is_empty()) {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
         let bundle = PathBuf::from(bundle);
-        match CertificateDer::pem_file_iter(&bundle)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        {
-            Ok(certs) if !certs.is_empty() => {
+        match crate::retry::ca_bundle_certs(&bundle) {
+            Ok(certs) => {
                 let (added, _) = roots.add_parsable_certificates(certs);
                 let _ = write!(detail, ", {added} from CV_CA_BUNDLE={}", bundle.display());
             }
-            Ok(_) | Err(_) => {
+            Err(why) => {
                 status = Status::Fail;
-                detail = format!(
-                    "CV_CA_BUNDLE={} holds no readable PEM certificate",
-                    bundle.display()
-                );
+                detail = format!("CV_CA_BUNDLE={} {why}", bundle.display());
                 hint = Some(
                     "point CV_CA_BUNDLE at a PEM file of CA certificates, or unset it".to_owned(),
                 );
@@ -1406,7 +1433,7 @@ struct ProxyEnv {
 
 impl ProxyEnv {
     fn from_env() -> ProxyEnv {
-        Self::from_vars(&std::env::vars().collect())
+        Self::from_vars(&utf8_vars())
     }
 
     fn from_vars(vars: &BTreeMap<String, String>) -> ProxyEnv {

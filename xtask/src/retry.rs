@@ -561,12 +561,33 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The certificates of a PEM CA bundle (`--ca-bundle`, `CV_CA_BUNDLE`), or what is wrong with
+/// the file: missing, a directory, unreadable, not PEM, or holding no certificate. Every user of
+/// the bundle checks it the same way, so a file one command refuses no other accepts.
+pub fn ca_bundle_certs(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("does not exist".into()),
+        Err(e) => return Err(format!("cannot be read ({e})")),
+        Ok(m) if m.is_dir() => return Err("is a directory, not a PEM file".into()),
+        Ok(_) => {}
+    }
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read PEM certificates ({e})"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
 fn http_client(
     timeout: Duration,
     ca_bundle: Option<&Path>,
 ) -> anyhow::Result<reqwest::blocking::Client> {
     use anyhow::Context;
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
 
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -574,21 +595,12 @@ fn http_client(
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
     if let Some(bundle) = ca_bundle {
-        let certs = CertificateDer::pem_file_iter(bundle)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{CA_BUNDLE_ENV}={}: cannot read PEM certificates ({e}); name a PEM file of \
-                     CA certificates, or unset it",
-                    bundle.display()
-                )
-            })?;
-        anyhow::ensure!(
-            !certs.is_empty(),
-            "{CA_BUNDLE_ENV}={}: no PEM certificates in it; name a PEM file of CA certificates, \
-             or unset it",
-            bundle.display()
-        );
+        let certs = ca_bundle_certs(bundle).map_err(|why| {
+            anyhow::anyhow!(
+                "{CA_BUNDLE_ENV}={}: {why}; name a PEM file of CA certificates, or unset it",
+                bundle.display()
+            )
+        })?;
         roots.add_parsable_certificates(certs);
     }
     let tls = rustls::ClientConfig::builder_with_provider(provider)

@@ -1182,3 +1182,117 @@ fn docker_network_test_stops_before_the_build_on_a_dead_target() {
         .unwrap();
     assert!(!image.status.success(), "no image was tagged");
 }
+
+#[test]
+fn docker_dry_run_shows_the_network_test_and_refuses_bad_settings_before_anything_runs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args = [
+        "docker",
+        "--mode",
+        "minimal",
+        "--network-test",
+        "--scan",
+        "--tag",
+        "cv-test-dry:1",
+        "--dry-run",
+    ];
+    let out = run_in(
+        dir,
+        &args,
+        &[
+            (
+                "CV_NET_TEST_TARGETS",
+                "tcp://127.0.0.1:9,tcp://127.0.0.1:10",
+            ),
+            ("CV_NET_TEST_DNS", "127.0.0.1:53"),
+        ],
+    );
+    let plan = text(&out.stdout);
+    if code(&out) != 0 && text(&out.stderr).contains("no Docker client") {
+        assert!(!in_ci(), "{}", text(&out.stderr));
+        eprintln!("skipped: no engine to plan against");
+        return;
+    }
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        plan.contains("before the build: cargo xtask net-test (2 targets, 1 DNS servers"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "after the build: cargo xtask scan --image cv-test-dry:1 (the minimal policy)"
+        ),
+        "{plan}"
+    );
+    // A bad setting is refused by the dry run too, before the engine is asked.
+    let out = run_in(dir, &args, &[("CV_NET_TEST_TARGETS", "tcp://nohost")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 1, "{stderr}");
+    assert!(
+        stderr.contains("bad CV_NET_TEST_* setting") && stderr.contains("has no port"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing was planned: {}",
+        text(&out.stdout)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The environment a run inherits, and the pipe it writes into
+
+#[test]
+fn empty_settings_count_as_unset() {
+    // As for `cv serve`: `CV_X=` is how a script switches a setting off.
+    let out = net_test(
+        &["--dry-run"],
+        &[
+            ("CV_NET_TEST_SKIP", ""),
+            ("CV_NET_TEST_TARGETS", ""),
+            ("CV_CA_BUNDLE", ""),
+            ("CV_RETRY_ATTEMPTS", ""),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("index.crates.io"),
+        "the default targets are back"
+    );
+}
+
+#[test]
+fn a_binary_value_in_an_unrelated_variable_is_no_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let mut cmd = Command::new(XTASK);
+    cmd.args(["net-test", "--dry-run"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CV_TEST_BINARY", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
+    let out = cmd.output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(XTASK)
+        .args(["net-test", "--dry-run"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -0`: the reader is gone before the first line is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Killed by SIGPIPE, as `cat` would be (or done before it noticed).
+    assert!(
+        out.status.signal() == Some(13) || out.status.success(),
+        "{:?}: {stderr}",
+        out.status
+    );
+}

@@ -52,8 +52,10 @@ Environment:
   CV_CA_BUNDLE       Default for --ca-bundle
   CV_RETRY_ATTEMPTS  Default for --retry-attempts (pulls and pushes; see docs/RETRIES.md)
   CV_RETRY_MAX_TIME  Default for --retry-max-time
+  CV_NET_TEST_*      What --network-test checks (`cargo xtask net-test --help`)
   SOURCE_DATE_EPOCH  The image's `created` time, in seconds since 1970 (reproducible builds)
-  DOCKER_HOST        Which engine to talk to";
+  DOCKER_HOST        Which engine to talk to
+An empty variable counts as unset.";
 
 /// Build a container image of the CV application
 ///
@@ -219,7 +221,7 @@ impl Docker {
     pub fn build(self, sh: &Shell) -> anyhow::Result<Option<Built>> {
         let dry_run = self.dry_run;
         let wanted_engine = self.engine;
-        let network_test = self.network_test;
+        let (network_test, scan) = (self.network_test, self.scan);
         let retry = self.retry.policy();
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let opts = self.into_options(&cwd, &paths::project_root())?;
@@ -229,6 +231,10 @@ impl Docker {
         if opts.offline {
             crate::vendor::require_fresh(&context, &context.join("vendor"))?;
         }
+
+        let preflight = network_test
+            .then(crate::net_test::Preflight::from_env)
+            .transpose()?;
 
         let detection = engine::detect(sh, wanted_engine)?;
         if opts.builder.is_some() && !matches!(detection.builder, Builder::Buildx { .. }) {
@@ -244,14 +250,25 @@ impl Docker {
         let inputs = gather_inputs(sh, &context, work_dir.path())?;
         let plan = plan::plan(&opts, &detection, &inputs);
         let pulls = pull::Pulls::for_build(&opts)?;
+        let mut extra = String::new();
+        if let Some(preflight) = &preflight {
+            extra.push_str(&format!("{preflight}\n"));
+        }
+        if scan {
+            extra.push_str(&format!(
+                "after the build: cargo xtask scan --image {} (the {} policy), failing on high\n",
+                opts.image,
+                opts.mode.name()
+            ));
+        }
         if dry_run {
-            print!("{plan}{pulls}");
+            print!("{plan}{pulls}{extra}");
             return Ok(None);
         }
-        eprint!("{plan}{pulls}");
+        eprint!("{plan}{pulls}{extra}");
 
-        if network_test {
-            crate::net_test::preflight(sh)?;
+        if let Some(preflight) = &preflight {
+            preflight.run(sh)?;
         }
         pulls.run(sh, &detection.client, retry)?;
         let mut outcome = exec::execute(sh, &plan, retry)?;
@@ -287,6 +304,14 @@ impl Docker {
             .iter()
             .map(|s| Secret::parse(s, cwd))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        // The engine would keep only one of two secrets with the same id, silently.
+        for (i, secret) in secrets.iter().enumerate() {
+            ensure!(
+                !secrets[..i].iter().any(|s| s.id == secret.id),
+                "secret id {:?} is given twice (--secret); give each secret its own id",
+                secret.id
+            );
+        }
         if let Some(clash) = secrets.iter().find(|s| s.id == "ca_bundle") {
             ensure!(
                 self.ca_bundle.is_none(),
@@ -297,11 +322,15 @@ impl Docker {
         let ca_bundle = match self.ca_bundle {
             Some(path) => {
                 let path = cwd.join(path);
-                ensure!(
-                    path.is_file(),
-                    "CA bundle {} is not a file (--ca-bundle / CV_CA_BUNDLE)",
-                    path.display()
-                );
+                // Checked here as net-test and the HTTP client check it: a file the build step
+                // cannot use would otherwise fail minutes later as a certificate error.
+                if let Err(why) = crate::retry::ca_bundle_certs(&path) {
+                    bail!(
+                        "CA bundle {} {why} (--ca-bundle / CV_CA_BUNDLE); name a PEM file of CA \
+                         certificates",
+                        path.display()
+                    );
+                }
                 Some(path)
             }
             None => None,
@@ -336,6 +365,11 @@ impl Docker {
                 .map_or_else(paths::docker_dir, |dir| dir.join("docker"))
                 .join(format!("Dockerfile.{}", self.mode.name())),
         };
+        ensure!(
+            !dockerfile.is_dir(),
+            "Dockerfile {} is a directory; name the Dockerfile in it (--dockerfile)",
+            dockerfile.display()
+        );
         ensure!(
             dockerfile.is_file(),
             "Dockerfile {} not found{}",
@@ -433,11 +467,20 @@ fn gather_inputs(sh: &Shell, context: &Path, work_dir: &Path) -> anyhow::Result<
         .read()
         .map(|r| r.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned());
+    // The last second of 9999: RFC 3339 has four-digit years.
+    const LAST_EPOCH: u64 = 253_402_300_799;
     let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) => value
             .trim()
             .parse::<u64>()
-            .with_context(|| format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"))?,
+            .ok()
+            .filter(|&secs| secs <= LAST_EPOCH)
+            .with_context(|| {
+                format!(
+                    "SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970 up to \
+                     {LAST_EPOCH} (the end of 9999)"
+                )
+            })?,
         Err(_) => SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .context("the clock is before 1970")?
@@ -554,7 +597,33 @@ mod tests {
         assert!(err(&["--tag", "CV:Bad"]).contains("malformed image reference"));
         assert!(err(&["--push"]).contains("--push needs somewhere to push to"));
         assert!(
-            err(&["--ca-bundle", "/nonexistent"]).contains("CA bundle /nonexistent is not a file")
+            err(&["--ca-bundle", "/nonexistent"]).contains("CA bundle /nonexistent does not exist")
+        );
+        // The project's own empty bundle (compose's default) is no bundle for a build.
+        assert!(
+            err(&["--ca-bundle", "docker/no-extra-ca.pem"]).contains("holds no PEM certificate"),
+            "{}",
+            err(&["--ca-bundle", "docker/no-extra-ca.pem"])
+        );
+        assert!(err(&["--ca-bundle", "Cargo.toml"]).contains("holds no PEM certificate"));
+        assert!(err(&["--ca-bundle", "docker"]).contains("is a directory"));
+        assert!(
+            err(&[
+                "--secret",
+                "id=a,src=Cargo.toml",
+                "--secret",
+                "id=a,src=README.md"
+            ])
+            .contains("secret id \"a\" is given twice")
+        );
+        assert!(err(&["--secret", "id=..,src=Cargo.toml"]).contains("bad id"));
+        let e = format!(
+            "{:#}",
+            options(&["--mode", "prod", "--dockerfile", "docker"]).unwrap_err()
+        );
+        assert!(
+            e.contains("is a directory; name the Dockerfile in it"),
+            "{e}"
         );
         assert!(err(&["--version", "1 2"]).contains("malformed --version"));
         assert!(err(&["--run", "--name", "a/b"]).contains("malformed container name"));

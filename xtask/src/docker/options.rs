@@ -130,6 +130,8 @@ impl Secret {
         };
         let id_ok = !id.is_empty()
             && id.len() <= 64
+            && id != "."
+            && id != ".."
             && id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));

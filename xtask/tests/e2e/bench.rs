@@ -160,7 +160,7 @@ pub fn bad_flags_are_refused_before_any_build() -> TestResult {
     );
     let stderr = text(&out.stderr);
     if out.status.code() != Some(1)
-        || !stderr.contains("CA bundle /nonexistent/ca.pem is not a file")
+        || !stderr.contains("CA bundle /nonexistent/ca.pem does not exist")
         || stderr.contains("bench: [1/")
         || !out.stdout.is_empty()
     {
