@@ -238,9 +238,16 @@ impl FromStr for Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
+        // DNS names are at most 253 characters; a longer one is a pasting accident.
+        if host.len() > 253 {
+            return Err(bad("has a host name longer than 253 characters"));
+        }
         let port = url
             .port_or_known_default()
             .ok_or_else(|| bad("has no port"))?;
+        if port == 0 {
+            return Err(bad("has port 0, which nothing listens on"));
+        }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("carries credentials"));
         }
@@ -536,7 +543,7 @@ impl NetTest {
                 "github.com",
                 443,
                 false,
-                "git dependencies only (optional)",
+                "git dependencies only",
             ));
             targets
         } else {
@@ -1043,7 +1050,12 @@ fn probe_target(
         Err(why) => {
             let row = Row::new(Kind::Tcp, subject.clone(), failed, format!("{why}{via}"))
                 .time("connect", took)
-                .hint("a firewall or a dead host: builds that fetch from here will fail; if the network needs a proxy, set HTTPS_PROXY");
+                .hint(if request_kind.is_some() {
+                    "a firewall or a dead host: builds that fetch from here will fail; if the network needs a proxy, set HTTPS_PROXY"
+                } else {
+                    // tcp:// targets are dialled directly: a proxy variable would not change that.
+                    "a firewall, a dead host or nothing listening on that port"
+                });
             progress(&row);
             rows.push(row);
             if let Some(kind) = request_kind {
@@ -1144,10 +1156,21 @@ fn request(
         match status {
             Ok(200) => {}
             Ok(code) => {
+                let hint = match code {
+                    407 => {
+                        "the proxy wants credentials: put them in HTTPS_PROXY (http://USER:PASSWORD@HOST:PORT)"
+                    }
+                    403 => {
+                        "the proxy does not allow this host: ask for it to be allowed, or use a mirror it allows"
+                    }
+                    _ => {
+                        "the proxy cannot tunnel to this host (CONNECT); check that HTTPS_PROXY names an HTTP proxy that allows it"
+                    }
+                };
                 return Err(fail(
                     &timings,
                     format!("the proxy refused the tunnel: HTTP {code}"),
-                    "check the proxy's credentials in HTTPS_PROXY (407) and whether it allows this host",
+                    hint,
                 ));
             }
             Err(why) => {
@@ -1301,6 +1324,13 @@ fn explain_tls(err: &std::io::Error) -> (String, String) {
              `cargo xtask docker --ca-bundle`) or SSL_CERT_FILE"
                 .to_owned(),
         ),
+        // What a plain HTTP server's answer to a ClientHello looks like to rustls.
+        Some(other @ rustls::Error::InvalidMessage(_)) => (
+            format!("TLS handshake: {other}"),
+            "the port answered, but not with TLS: for a plain HTTP server write the target as \
+             http://HOST:PORT/"
+                .to_owned(),
+        ),
         Some(other) => (
             format!("TLS handshake: {other}"),
             "the server or something in between broke the handshake".to_owned(),
@@ -1317,7 +1347,9 @@ fn explain_tls(err: &std::io::Error) -> (String, String) {
         }
         None => (
             format!("TLS handshake: {err}"),
-            "the connection broke during the handshake: is this port serving TLS?".to_owned(),
+            "the connection broke during the handshake: is this port serving TLS? For a plain \
+             HTTP server write the target as http://HOST:PORT/"
+                .to_owned(),
         ),
     }
 }

@@ -682,6 +682,40 @@ fn plain_http_targets_get_a_get_without_tls() {
     assert!(server.join().unwrap().starts_with("GET /v2/ HTTP/1.1\r\n"));
 }
 
+#[test]
+fn https_against_a_plain_http_port_says_to_write_http() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 1024];
+        let _ = stream.read(&mut hello);
+        // What a plain HTTP server answers to bytes it cannot parse.
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    let target = format!("127.0.0.1:{port}");
+    let out = net_test(
+        &[
+            "--json",
+            "--skip",
+            "dns,proxy,ipv6,docker,cargo",
+            "--target",
+            &target,
+        ],
+        &[],
+    );
+    let report = report(&out);
+    assert_eq!(code(&out), 1, "{report:#}");
+    let https = row(&report, "https", &target);
+    assert!(
+        https["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("http://HOST:PORT/")),
+        "{https:#}"
+    );
+    server.join().unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Proxies
 
@@ -964,7 +998,7 @@ fn dry_run_lists_registries_from_cargo_config_and_sends_nothing() {
         "  mirror.example:8443  (required; replaces crates.io: source.mirror, via proxy http://***@127.0.0.1:9)",
         "  crates.corp.example:443  (required; registry internal, via proxy http://***@127.0.0.1:9)",
         "  registry-1.docker.io:443  (required; Docker Hub: public base images, via proxy http://***@127.0.0.1:9)",
-        "  github.com:443  (optional; git dependencies only (optional), via proxy http://***@127.0.0.1:9)",
+        "  github.com:443  (optional; git dependencies only, via proxy http://***@127.0.0.1:9)",
         "dns servers: 1.1.1.1, 8.8.8.8, 9.9.9.9",
     ] {
         assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
@@ -1123,6 +1157,11 @@ fn usage_errors_exit_2() {
     ] {
         let out = net_test(&args, &[]);
         assert_eq!(code(&out), 2, "{args:?}: {}", text(&out.stderr));
+    }
+    let long = format!("tcp://{}.example:1", "a".repeat(250));
+    for target in ["tcp://127.0.0.1:0", "127.0.0.1:0", long.as_str()] {
+        let out = net_test(&["--target", target], &[]);
+        assert_eq!(code(&out), 2, "{target}: {}", text(&out.stderr));
     }
     let out = net_test(&[], &[("CV_NET_TEST_TARGETS", "tcp://nohost")]);
     assert_eq!(code(&out), 2, "bad env values are usage errors too");
