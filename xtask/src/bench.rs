@@ -446,8 +446,9 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-/// Copies every file git lists in `root` (tracked, and untracked but not ignored) to `to`: the
-/// sources as they are now, without target/ or vendor/ (ignored). Returns how many.
+/// Copies every file git lists in `root` (tracked, and untracked but not ignored) to `to`, with
+/// their mtimes: the sources as they are now, without target/ or vendor/ (ignored). Returns how
+/// many.
 fn copy_tracked(sh: &Shell, root: &Path, to: &Path) -> anyhow::Result<usize> {
     let listed = cmd!(
         sh,
@@ -474,6 +475,17 @@ fn copy_tracked(sh: &Shell, root: &Path, to: &Path) -> anyhow::Result<usize> {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::copy(&from, &dest).with_context(|| format!("cannot copy {}", from.display()))?;
+        // The original's mtime, as in a checkout edited in place: cargo decides by mtimes what
+        // to recompile, and a copy stamped "now" would rebuild every workspace crate after the
+        // first edit, overstating the rebuild.
+        let modified = std::fs::metadata(&from).and_then(|m| m.modified());
+        if let Ok(modified) = modified {
+            std::fs::File::options()
+                .write(true)
+                .open(&dest)
+                .and_then(|f| f.set_modified(modified))
+                .with_context(|| format!("cannot set the mtime of {}", dest.display()))?;
+        }
         copied += 1;
     }
     ensure!(copied > 0, "git lists no files in {}", root.display());

@@ -626,9 +626,10 @@ pub fn check(text: &str, path: &str, canaries: &[String]) -> Vec<Finding> {
                             "CVD004",
                             Some(Severity::Critical),
                             format!(
-                                "{} {name} holds a {kind}: it is stored in the image; use a \
+                                "{} {name} holds {}: it is stored in the image; use a \
                                  build secret (`RUN --mount=type=secret`) or a runtime secret",
-                                instruction.keyword
+                                instruction.keyword,
+                                super::secrets::with_article(kind)
                             ),
                             path,
                         );

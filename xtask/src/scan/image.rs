@@ -1241,7 +1241,7 @@ fn config_secrets(image: &Image, canaries: &[String]) -> Vec<Finding> {
                 Severity::Critical,
                 image,
                 None,
-                format!("{place} holds a {kind}; rotate it and pass it as a build secret (`RUN --mount=type=secret`) or at run time"),
+                format!("{place} holds {}; rotate it and pass it as a build secret (`RUN --mount=type=secret`) or at run time", secrets::with_article(kind)),
             ));
         }
         for canary in canaries.iter().filter(|c| !c.is_empty()) {
@@ -1268,7 +1268,7 @@ fn file_secrets(image: &Image) -> Vec<Finding> {
         .iter()
         .map(|secret| {
             let (rule, what) = match secret.kind {
-                Some(kind) => ("CVI007", format!("a {kind}")),
+                Some(kind) => ("CVI007", secrets::with_article(kind)),
                 None => ("CVI008", "the canary text".to_owned()),
             };
             let still = match image.tree.nodes.get(secret.path.trim_start_matches('/')) {

@@ -168,6 +168,21 @@ pub fn find_token(text: &str) -> Option<&'static str> {
     None
 }
 
+/// A token kind with its indefinite article, for messages: "a GitHub token", "an AWS access key
+/// id", "an npm token" (said "en-pee-em").
+pub fn with_article(kind: &str) -> String {
+    let vowel = kind
+        .chars()
+        .next()
+        .is_some_and(|c| "AEIOUaeiou".contains(c));
+    let article = if vowel || kind.starts_with("npm") {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
+}
+
 /// Whether a variable name announces a secret (`API_TOKEN`, `DB_PASSWORD`, `AWS_SECRET_KEY`),
 /// and not a reference to one (`API_TOKEN_FILE`, `SSH_KEY_PATH`, `AWS_ACCESS_KEY_ID`).
 pub fn is_secret_name(name: &str) -> bool {
@@ -201,7 +216,15 @@ pub fn is_secret_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_token, is_secret_name};
+    use super::{find_token, is_secret_name, with_article};
+
+    #[test]
+    fn kinds_take_the_article_they_are_said_with() {
+        assert_eq!(with_article("AWS access key id"), "an AWS access key id");
+        assert_eq!(with_article("npm token"), "an npm token");
+        assert_eq!(with_article("GitHub token"), "a GitHub token");
+        assert_eq!(with_article("private key"), "a private key");
+    }
 
     #[test]
     fn tokens_are_found_by_format() {
