@@ -15,4 +15,4 @@ if ((free_gb < 30)); then
     /usr/bin/docker image prune --force
 fi
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

@@ -1084,7 +1084,7 @@ mod tests {
         let err = http_client(Duration::from_secs(1), Some(&empty)).unwrap_err();
         let text = format!("{err:#}");
         assert!(
-            text.starts_with("CV_CA_BUNDLE=") && text.contains("no PEM certificates"),
+            text.starts_with("CV_CA_BUNDLE=") && text.contains("holds no PEM certificate"),
             "{text}"
         );
         let missing = dir.path().join("missing.pem");
@@ -1092,7 +1092,7 @@ mod tests {
             "{:#}",
             http_client(Duration::from_secs(1), Some(&missing)).unwrap_err()
         );
-        assert!(text.contains("cannot read PEM certificates"), "{text}");
+        assert!(text.contains("does not exist"), "{text}");
     }
 
     #[test]
