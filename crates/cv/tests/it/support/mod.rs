@@ -1,8 +1,9 @@
 //! The harness every test shares: start the real `cv` binary on a loopback port with a fresh data
 //! directory, talk HTTP to it, and run its other subcommands as processes.
 //!
-//! Tests only know the contract in HELPERS.md (CLI flags, environment, log line, HTTP), never the
-//! crates' internals, so a test failure here is a failure a user would see.
+//! Tests only know the contract a user sees (the CLI flags and environment in README.md, the
+//! `listening` log line, HTTP), never the crates' internals, so a test failure here is one a
+//! user would see.
 
 pub mod http;
 
