@@ -3,7 +3,9 @@
 //! Three levels, each including the one before:
 //! - `normal`: cargo target directories — the project's own (as `cargo metadata` reports it, so
 //!   `CARGO_TARGET_DIR` and `build.target-dir` count) and every other directory under the project
-//!   that cargo marked with its `CACHEDIR.TAG`.
+//!   that cargo marked with its `CACHEDIR.TAG`. A directory without cargo's tag is never removed,
+//!   not even the one cargo names, and when cargo cannot read the manifest nothing is: a guessed
+//!   `target/` beside some other file may be anyone's.
 //! - `deep`: the BuildKit build cache: unused layer records and this project's cache mounts
 //!   (`cv-cargo-registry`, `cv-target`, `cv-zig-cache`, …); other projects' cache mounts stay.
 //! - `all`: dangling images and named volumes of this project, found by their labels and names.
@@ -237,17 +239,9 @@ impl Clean {
             title: format!("target directories of {}", root.display()),
             ..Section::default()
         };
-        let mut dirs = Vec::new();
-        match metadata_target_dir(sh, manifest) {
-            Ok(dir) => dirs.push(dir),
-            Err(why) => {
-                section.notes.push(format!(
-                    "cargo metadata failed ({why:#}); assuming {}/target",
-                    root.display()
-                ));
-                dirs.push(root.join("target"));
-            }
-        }
+        // No guessing: without cargo's answer, `target` beside the manifest may be anything
+        // (the manifest may not even be a Cargo.toml), so nothing is removed at all.
+        let mut dirs = vec![metadata_target_dir(sh, manifest)?];
         find_tagged_target_dirs(&root, &mut dirs);
         dirs.retain(|d| d.is_dir());
         dirs.sort();
@@ -257,6 +251,18 @@ impl Clean {
             if root.starts_with(&dir) {
                 section.notes.push(format!(
                     "kept {}: it contains the project itself",
+                    dir.display()
+                ));
+                continue;
+            }
+            // Cargo tags every target directory it creates. One without the tag was made by
+            // something else, or holds something else (a misconfigured CARGO_TARGET_DIR naming
+            // a directory of documents): only the owner can say it may go.
+            if !is_cargo_target_dir(&dir) {
+                section.notes.push(format!(
+                    "left {}: cargo names it the target directory, but it has no CACHEDIR.TAG \
+                     with cargo's signature, so it may hold more than build output; remove it \
+                     by hand if it is only that",
                     dir.display()
                 ));
                 continue;
@@ -541,21 +547,59 @@ fn docker_client(sh: &Shell) -> anyhow::Result<(PathBuf, Builder)> {
     Ok((detection.client, detection.builder))
 }
 
+/// The project's target directory as cargo resolves it; an error, with cargo's own words, when
+/// cargo cannot read the manifest.
 fn metadata_target_dir(sh: &Shell, manifest: &Path) -> anyhow::Result<PathBuf> {
     #[derive(Deserialize)]
     struct Metadata {
         target_directory: PathBuf,
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let json = cmd!(
+    let out = cmd!(
         sh,
         "{cargo} metadata --format-version 1 --no-deps --offline --manifest-path {manifest}"
     )
     .quiet()
-    .ignore_stderr()
-    .read()?;
-    let metadata: Metadata = serde_json::from_str(&json)?;
+    .ignore_status()
+    .output()
+    .context("cannot run cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata cannot read {} (--manifest-path): {}; nothing was removed: give \
+             --manifest-path the Cargo.toml of the project to clean",
+            manifest.display(),
+            cargo_error(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    let metadata: Metadata = serde_json::from_slice(&out.stdout)
+        .context("cargo metadata printed something other than its JSON; nothing was removed")?;
     Ok(metadata.target_directory)
+}
+
+/// Cargo's error as one line: its `error:` prefix dropped, continuation lines joined.
+fn cargo_error(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("error:"))
+        .unwrap_or(0);
+    let text = lines[start..].join(" ");
+    let text = text.strip_prefix("error:").unwrap_or(&text).trim();
+    if text.is_empty() {
+        "cargo gave no message".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Whether cargo made `dir`: its `CACHEDIR.TAG` carries cargo's signature.
+fn is_cargo_target_dir(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("CACHEDIR.TAG"))
+        .is_ok_and(|tag| tag.starts_with(CARGO_CACHEDIR_TAG))
 }
 
 /// Directories under `root` that cargo tagged as its target directories; `.git` and the tagged
@@ -570,8 +614,7 @@ fn find_tagged_target_dirs(root: &Path, found: &mut Vec<PathBuf>) {
         if !is_dir || entry.file_name() == ".git" {
             continue;
         }
-        let tag = std::fs::read_to_string(path.join("CACHEDIR.TAG")).unwrap_or_default();
-        if tag.starts_with(CARGO_CACHEDIR_TAG) {
+        if is_cargo_target_dir(&path) {
             found.push(path);
         } else {
             find_tagged_target_dirs(&path, found);
@@ -723,6 +766,22 @@ mod tests {
         assert_eq!(parse_human("N/A"), 0);
         assert_eq!(human(999), "999 B");
         assert_eq!(human(2_177_000_000), "2.2 GB");
+    }
+
+    #[test]
+    fn cargo_errors_become_one_line() {
+        assert_eq!(
+            cargo_error("error: the manifest-path must be a path to a Cargo.toml file\n"),
+            "the manifest-path must be a path to a Cargo.toml file"
+        );
+        assert_eq!(
+            cargo_error(
+                "warning: x\nerror: failed to parse manifest at `/p/Cargo.toml`\n\nCaused by:\n  \
+                 invalid table\n"
+            ),
+            "failed to parse manifest at `/p/Cargo.toml` Caused by: invalid table"
+        );
+        assert_eq!(cargo_error(""), "cargo gave no message");
     }
 
     #[test]

@@ -205,6 +205,76 @@ fn a_missing_manifest_is_a_one_line_error() {
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
 
+/// A manifest cargo cannot read is a refusal, not a guess: `target/` beside a Dockerfile is not
+/// cargo's, and neither the dry run nor the real one may list or remove it.
+#[test]
+fn a_manifest_cargo_cannot_read_is_refused_and_nothing_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    std::fs::write(root.join("target/notes.md"), "mine, not cargo's").unwrap();
+    let broken = root.join("broken");
+    std::fs::create_dir_all(broken.join("target")).unwrap();
+    std::fs::write(broken.join("Cargo.toml"), "[package\nname = ").unwrap();
+    std::fs::write(broken.join("target/notes.md"), "mine too").unwrap();
+    let dockerfile = root.join("Dockerfile").display().to_string();
+    let cargo_toml = broken.join("Cargo.toml").display().to_string();
+    for manifest in [&dockerfile, &cargo_toml] {
+        for dry_run in [true, false] {
+            let mut args = vec!["--level", "normal", "--manifest-path", manifest.as_str()];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let out = clean(&args);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(
+                stderr.starts_with(&format!(
+                    "error: cargo metadata cannot read {manifest} (--manifest-path): "
+                )),
+                "{stderr}"
+            );
+            assert!(stderr.contains("nothing was removed"), "{stderr}");
+            // Cargo's own words follow: what it could not read, and why.
+            assert!(!stderr.contains("cargo gave no message"), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(!text(&out.stdout).contains("would remove"));
+        }
+    }
+    assert!(root.join("target/notes.md").is_file());
+    assert!(broken.join("target/notes.md").is_file());
+}
+
+/// The target directory cargo names is removed only when cargo tagged it: `CARGO_TARGET_DIR`
+/// pointed at a folder of one's own leaves that folder, and says so.
+#[test]
+fn an_untagged_target_dir_is_left_and_the_report_says_why() {
+    let project = Project::new();
+    let mine = project.path("my-documents");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("thesis.md"), "years of work").unwrap();
+    let out = Command::new(XTASK)
+        .args(["clean", "--level", "normal", "--manifest-path"])
+        .arg(project.manifest())
+        .env("CARGO_TARGET_DIR", &mine)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(mine.join("thesis.md").is_file(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "left {}: cargo names it the target directory, but it has no CACHEDIR.TAG",
+            mine.display()
+        )),
+        "{stdout}"
+    );
+    // The tagged directories under the project still go.
+    assert!(!project.path("target").exists(), "{stdout}");
+    assert!(!project.path("examples/demo/target").exists(), "{stdout}");
+}
+
 /// A one-binary base image from the static busybox (scripts/setup-machine.sh installs it).
 fn busybox_base(tag: &str, work: &Path) -> bool {
     let Ok(busybox) = which::which("busybox") else {
