@@ -6,6 +6,11 @@
 //! command that fixes its failure, then run one after another; every step reports its result and
 //! time, and the run ends with one summary line.
 //!
+//! The Dockerfile and compose lint reads what is staged (the index git is about to commit), not
+//! the work tree: a bad Dockerfile staged and then fixed only on disk would otherwise pass while
+//! the bad one is committed. `--working-tree` lints the files on disk instead, for a run before
+//! staging.
+//!
 //! Nothing here touches the network: a commit must not wait on it or fail for want of it. The
 //! advisory check uses a database already on disk and is skipped, saying why, when there is none.
 
@@ -17,7 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::scan::{self, Outcome, Scan, Severity, deps, report::Report};
+use crate::scan::{
+    self, Check, Outcome, Severity, compose, deps, dockerfile, report::Report, tools,
+};
 
 /// The severity at which a lint or advisory finding blocks a commit: `cargo xtask scan`'s default.
 const FAIL_ON: Severity = Severity::High;
@@ -30,6 +37,9 @@ Examples:
   Leave out the slowest step once:
     cargo xtask precommit --skip clippy
 
+  Only the lint, of the Dockerfiles as they are on disk rather than as staged:
+    cargo xtask precommit --skip fmt,clippy,advisories --working-tree
+
 The pre-commit hook (`cargo xtask hooks install`) runs this before every commit;
 `git commit --no-verify` skips it once. The advisory step reads a database already on disk
 (CV_ADVISORY_DB, else $CARGO_HOME/advisory-db, else the copy `cargo xtask scan` downloaded) and is
@@ -40,13 +50,26 @@ Exit status: 0 when every step passed or was skipped, 1 when one failed.";
 /// Format check, clippy, Dockerfile and compose lint, lockfile advisories
 ///
 /// Each step prints its name, result and time; a failing step shows its output and the command
-/// that fixes it.
+/// that fixes it. The Dockerfile and compose lint reads the staged versions of the files.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Precommit {
-    /// Leave out a step; repeatable
-    #[arg(long, value_enum, value_name = "STEP")]
+    /// Leave out a step; repeatable or comma-separated
+    #[arg(long, value_enum, value_name = "STEP", value_delimiter = ',')]
     skip: Vec<StepKind>,
+
+    /// Lint the Dockerfiles and compose files as they are on disk, not as staged
+    #[arg(long)]
+    working_tree: bool,
+}
+
+/// Which version of a file the lint reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The index: what `git commit` is about to record.
+    Staged,
+    /// The files on disk.
+    WorkingTree,
 }
 
 /// The checks, in the order they run: cheapest and most often failing first.
@@ -56,7 +79,7 @@ pub enum StepKind {
     Fmt,
     /// cargo clippy --workspace --all-targets --locked -- -D warnings
     Clippy,
-    /// The scanner's Dockerfile and compose rules on the tracked Dockerfiles and compose files
+    /// The scanner's Dockerfile and compose rules on the staged Dockerfiles, Containerfiles and compose files
     DockerLint,
     /// Cargo.lock against the RustSec advisory database on disk
     Advisories,
@@ -88,8 +111,8 @@ impl StepKind {
                  `cargo clippy --workspace --all-targets --locked -- -D warnings`"
             }
             StepKind::DockerLint => {
-                "fix the findings above, then check with `cargo xtask scan --dockerfile PATH` \
-                 or `--compose PATH`"
+                "fix the findings shown (they are in the staged version), `git add` the fixed \
+                 files, then check with `cargo xtask precommit --skip fmt,clippy,advisories`"
             }
             StepKind::Advisories => {
                 "upgrade the crates named above (`cargo update -p NAME`), then check with \
@@ -126,7 +149,7 @@ impl Precommit {
             let result = if self.skip.contains(&kind) {
                 StepResult::Skipped("--skip".to_owned())
             } else {
-                run_step(sh, &root, kind)
+                run_step(sh, &root, kind, self.source())
             };
             let took = seconds(step_started.elapsed());
             match &result {
@@ -148,7 +171,7 @@ impl Precommit {
         println!(
             "precommit: {passed} passed, {} failed, {skipped} skipped in {}",
             failed.len(),
-            seconds(started.elapsed())
+            seconds(started.elapsed()).trim_start()
         );
         if failed.is_empty() {
             return Ok(());
@@ -160,6 +183,16 @@ impl Precommit {
         message.pop();
         message.push_str(" (`git commit --no-verify` skips the checks once)");
         anyhow::bail!(message)
+    }
+}
+
+impl Precommit {
+    fn source(&self) -> Source {
+        if self.working_tree {
+            Source::WorkingTree
+        } else {
+            Source::Staged
+        }
     }
 }
 
@@ -179,13 +212,13 @@ fn repo_root(sh: &Shell) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(top))
 }
 
-fn run_step(sh: &Shell, root: &Path, kind: StepKind) -> StepResult {
+fn run_step(sh: &Shell, root: &Path, kind: StepKind, source: Source) -> StepResult {
     let outcome = match kind {
         StepKind::Fmt | StepKind::Clippy if !root.join("Cargo.toml").is_file() => {
             return StepResult::Skipped("no Cargo.toml at the top of the repository".to_owned());
         }
         StepKind::Fmt | StepKind::Clippy => cargo(sh, &cargo_args(kind, color())),
-        StepKind::DockerLint => docker_lint(sh, root),
+        StepKind::DockerLint => docker_lint(sh, root, source),
         StepKind::Advisories => advisories(root),
     };
     outcome.unwrap_or_else(|err| StepResult::Failed(format!("{err:#}\n")))
@@ -238,11 +271,12 @@ fn cargo(sh: &Shell, args: &[&str]) -> anyhow::Result<StepResult> {
     Ok(StepResult::Failed(text))
 }
 
-/// The Dockerfiles and compose files git tracks (or has staged) under `root`.
+/// The Dockerfiles and compose files git tracks, as paths relative to the repository's top
+/// (as git prints them).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct DockerFiles {
-    pub dockerfiles: Vec<PathBuf>,
-    pub compose_files: Vec<PathBuf>,
+    pub dockerfiles: Vec<String>,
+    pub compose_files: Vec<String>,
 }
 
 /// Directories whose Dockerfiles and compose files are not the project's own: test data (often
@@ -256,11 +290,11 @@ pub const NOT_SHIPPED: [&str; 6] = [
     "vendor",
 ];
 
-/// Sorts tracked paths (relative to `root`, as `git ls-files` prints them) into Dockerfiles
-/// (`Dockerfile`, `Dockerfile.*`, `*.dockerfile`) and compose files (`compose*.yml`,
-/// `docker-compose*.yml`, and `.yaml`), keeping those present in the work tree and leaving out
-/// those under a directory in [`NOT_SHIPPED`].
-pub fn docker_files<'a>(root: &Path, tracked: impl IntoIterator<Item = &'a str>) -> DockerFiles {
+/// Sorts tracked paths (relative to the repository's top, as `git ls-files` prints them) into
+/// Dockerfiles (`Dockerfile`, `Dockerfile.*`, `*.dockerfile`, and the same with `Containerfile`,
+/// podman's name for one) and compose files (`compose*.yml`, `docker-compose*.yml`, and
+/// `.yaml`), leaving out those under a directory in [`NOT_SHIPPED`].
+pub fn docker_files<'a>(tracked: impl IntoIterator<Item = &'a str>) -> DockerFiles {
     let mut found = DockerFiles::default();
     for path in tracked {
         let (dirs, name) = path.rsplit_once('/').unwrap_or(("", path));
@@ -269,54 +303,172 @@ pub fn docker_files<'a>(root: &Path, tracked: impl IntoIterator<Item = &'a str>)
         }
         let lower = name.to_ascii_lowercase();
         // Case matters for the prefix: `dockerfile.rs` is source code, `Dockerfile.prod` is not.
-        let dockerfile = lower == "dockerfile"
+        let dockerfile = ["dockerfile", "containerfile"]
+            .iter()
+            .any(|base| lower == *base || lower.ends_with(&format!(".{base}")))
             || name.starts_with("Dockerfile.")
-            || lower.ends_with(".dockerfile");
+            || name.starts_with("Containerfile.");
         let compose = (lower.starts_with("compose") || lower.starts_with("docker-compose"))
             && (lower.ends_with(".yml") || lower.ends_with(".yaml"));
-        let full = root.join(path);
-        // Deleted in the work tree but not yet in the index: nothing to read.
-        if !full.is_file() {
-            continue;
-        }
         if dockerfile {
-            found.dockerfiles.push(full);
+            found.dockerfiles.push(path.to_owned());
         } else if compose {
-            found.compose_files.push(full);
+            found.compose_files.push(path.to_owned());
         }
     }
     found
 }
 
-fn tracked_docker_files(sh: &Shell, root: &Path) -> anyhow::Result<DockerFiles> {
-    // The index, not a directory walk: target/ and vendor/ are never looked at, and under the
-    // hook (GIT_INDEX_FILE) it is what is being committed.
-    let listing = cmd!(sh, "git ls-files -z")
-        .quiet()
-        .read()
-        .context("listing the tracked files")?;
-    Ok(docker_files(
-        root,
-        listing.split('\0').filter(|p| !p.is_empty()),
-    ))
+/// The text of each file to lint, by its path relative to the repository's top.
+trait Contents {
+    /// `None` when there is nothing to read: deleted on disk, or a symlink or submodule in the
+    /// index.
+    fn read(&self, path: &str) -> anyhow::Result<Option<String>>;
 }
 
-/// The scanner's Dockerfile and compose rules (and hadolint where installed), failing on high
-/// findings as `cargo xtask scan` does.
-fn docker_lint(sh: &Shell, root: &Path) -> anyhow::Result<StepResult> {
-    let files = tracked_docker_files(sh, root)?;
-    if files.dockerfiles.is_empty() && files.compose_files.is_empty() {
+/// Files on disk under the repository's top.
+struct WorkingTree<'a> {
+    root: &'a Path,
+}
+
+impl Contents for WorkingTree<'_> {
+    fn read(&self, path: &str) -> anyhow::Result<Option<String>> {
+        let full = self.root.join(path);
+        if !full.is_file() {
+            return Ok(None);
+        }
+        std::fs::read_to_string(&full)
+            .map(Some)
+            .with_context(|| format!("cannot read {}", full.display()))
+    }
+}
+
+/// Blobs in the index: path → object id of each regular file at stage 0 (a file in a merge
+/// conflict has no stage 0, and git refuses to commit it anyway).
+struct Index<'a> {
+    sh: &'a Shell,
+    blobs: std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> Index<'a> {
+    /// Reads the index `git ls-files --stage` shows; under the hook that is `GIT_INDEX_FILE`,
+    /// the one being committed (also for `git commit -a` and `git commit PATH`).
+    fn load(sh: &'a Shell) -> anyhow::Result<Index<'a>> {
+        let listing = cmd!(sh, "git ls-files --stage -z")
+            .quiet()
+            .read()
+            .context("listing the staged files (git ls-files --stage)")?;
+        Ok(Index {
+            sh,
+            blobs: parse_stage_listing(&listing),
+        })
+    }
+}
+
+impl Contents for Index<'_> {
+    fn read(&self, path: &str) -> anyhow::Result<Option<String>> {
+        let Some(id) = self.blobs.get(path) else {
+            return Ok(None);
+        };
+        let sh = self.sh;
+        let bytes = cmd!(sh, "git cat-file blob {id}")
+            .quiet()
+            .output()
+            .with_context(|| format!("cannot read the staged {path} (git cat-file blob {id})"))?
+            .stdout;
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+}
+
+/// `git ls-files --stage -z` lines, `MODE OBJECT STAGE<TAB>PATH`: the regular files at stage 0.
+fn parse_stage_listing(listing: &str) -> std::collections::BTreeMap<String, String> {
+    listing
+        .split('\0')
+        .filter_map(|entry| {
+            let (meta, path) = entry.split_once('\t')?;
+            let mut fields = meta.split(' ');
+            let (mode, id, stage) = (fields.next()?, fields.next()?, fields.next()?);
+            let regular = mode == "100644" || mode == "100755";
+            (regular && stage == "0").then(|| (path.to_owned(), id.to_owned()))
+        })
+        .collect()
+}
+
+/// A Dockerfile's text in a file of its own, for hadolint, which reads only files; removed when
+/// dropped.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!("cv-precommit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Scratch { dir })
+    }
+
+    fn write(&self, n: usize, text: &str) -> anyhow::Result<PathBuf> {
+        let path = self.dir.join(format!("{n}.Dockerfile"));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The scanner's Dockerfile and compose rules (and hadolint where installed) on the staged
+/// versions of the tracked files (or, with `--working-tree`, those on disk), failing on high
+/// findings as `cargo xtask scan` does. Findings name the file as git does, with the line
+/// numbers of the version read.
+fn docker_lint(sh: &Shell, root: &Path, source: Source) -> anyhow::Result<StepResult> {
+    // The index, not a directory walk: target/ and vendor/ are never looked at.
+    let index = Index::load(sh)?;
+    let files = docker_files(index.blobs.keys().map(String::as_str));
+    let tree = WorkingTree { root };
+    let contents: &dyn Contents = match source {
+        Source::Staged => &index,
+        Source::WorkingTree => &tree,
+    };
+    let scratch = Scratch::new()?;
+    let mut checks = Vec::new();
+    for (n, path) in files.dockerfiles.iter().enumerate() {
+        let Some(text) = contents.read(path)? else {
+            continue;
+        };
+        checks.push(Check::ran(
+            "dockerfile-rules",
+            path,
+            dockerfile::check(&text, path, &[]),
+        ));
+        let on_disk = match source {
+            Source::Staged => scratch.write(n, &text)?,
+            Source::WorkingTree => root.join(path),
+        };
+        checks.push(tools::hadolint(sh, &on_disk, path)?);
+    }
+    for path in &files.compose_files {
+        let Some(text) = contents.read(path)? else {
+            continue;
+        };
+        // Build contexts in a compose file are relative to its directory.
+        let dir = root.join(Path::new(path).parent().unwrap_or(Path::new("")));
+        let findings = compose::check(&text, path, &dir)
+            .with_context(|| format!("{path} is not a valid compose file"))?;
+        checks.push(Check::ran("compose-rules", path, findings));
+    }
+    if checks.is_empty() {
         return Ok(StepResult::Skipped(
-            "no Dockerfile or compose file is tracked".to_owned(),
+            "no Dockerfile, Containerfile or compose file is tracked".to_owned(),
         ));
     }
-    let scan = Scan {
-        dockerfiles: files.dockerfiles,
-        compose_files: files.compose_files,
-        fail_on: FAIL_ON,
-        ..Scan::default()
-    };
-    Ok(verdict(&scan.report(sh)?))
+    Ok(verdict(&Report {
+        checks,
+        notes: Vec::new(),
+    }))
 }
 
 /// Where the advisory step reads its database.
@@ -427,43 +579,61 @@ mod tests {
 
     #[test]
     fn sorts_tracked_files_into_dockerfiles_and_compose_files() {
-        let root = tempfile::tempdir().unwrap();
         let tracked = [
             "Dockerfile",
             "docker/Dockerfile.prod",
             "tools/build.Dockerfile",
+            "Containerfile",
+            "podman/Containerfile.arm64",
+            "podman/app.Containerfile",
             "docker/docker-compose.dev.yml",
             "compose.yaml",
             "docker/README-measurements.md",
             "src/dockerfile.rs",
+            "src/containerfile.rs",
             "config.yml",
             "xtask/tests/data/scan/Dockerfile.add-url",
             "vendor/some-crate/Dockerfile",
-            "gone/Dockerfile",
         ];
-        for path in &tracked[..10] {
-            let full = root.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, "").unwrap();
-        }
-        let found = docker_files(root.path(), tracked);
-        let rel = |paths: &[PathBuf]| -> Vec<String> {
-            paths
-                .iter()
-                .map(|p| p.strip_prefix(root.path()).unwrap().display().to_string())
-                .collect()
-        };
+        let found = docker_files(tracked);
         assert_eq!(
-            rel(&found.dockerfiles),
+            found.dockerfiles,
             [
                 "Dockerfile",
                 "docker/Dockerfile.prod",
-                "tools/build.Dockerfile"
+                "tools/build.Dockerfile",
+                "Containerfile",
+                "podman/Containerfile.arm64",
+                "podman/app.Containerfile",
             ]
         );
         assert_eq!(
-            rel(&found.compose_files),
+            found.compose_files,
             ["docker/docker-compose.dev.yml", "compose.yaml"]
+        );
+    }
+
+    #[test]
+    fn the_index_listing_gives_regular_files_at_stage_0() {
+        let listing = "100644 aaaa 0\tDockerfile\0\
+                       100755 bbbb 0\tdocker/Dockerfile.prod\0\
+                       120000 cccc 0\tlinked/Dockerfile\0\
+                       160000 dddd 0\tsubmodule\0\
+                       100644 eeee 1\tconflict/Dockerfile\0\
+                       100644 ffff 2\tconflict/Dockerfile\0\
+                       100644 1111 0\twith space/Dockerfile\0";
+        let blobs = parse_stage_listing(listing);
+        let got: Vec<(&str, &str)> = blobs
+            .iter()
+            .map(|(p, id)| (p.as_str(), id.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Dockerfile", "aaaa"),
+                ("docker/Dockerfile.prod", "bbbb"),
+                ("with space/Dockerfile", "1111"),
+            ]
         );
     }
 

@@ -425,3 +425,93 @@ fn precommit_runs_the_scanner_on_the_repositorys_own_files_offline() {
         "{output}"
     );
 }
+
+/// A Dockerfile with no high finding: scratch (nothing to pin), a numeric user, COPY.
+const GOOD_DOCKERFILE: &str = "FROM scratch\nUSER 65532\nCOPY tool /tool\n";
+
+/// The built xtask run in the repository (no `cargo run`, so no build lock), with git's
+/// settings isolated as for every other command here.
+fn precommit(repo: &Repo, args: &[&str]) -> (Option<i32>, String) {
+    let out = repo
+        .command(env!("CARGO_BIN_EXE_xtask"), repo.path())
+        .arg("precommit")
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code(), text(&out))
+}
+
+fn step_line<'a>(output: &'a str, step: &str) -> &'a str {
+    output
+        .lines()
+        .find(|l| l.trim_start().starts_with(step))
+        .unwrap_or_else(|| panic!("no {step} line:\n{output}"))
+}
+
+#[test]
+fn docker_lint_reads_what_is_staged_not_the_working_tree() {
+    let repo = Repo::new();
+    // Staged with an ADD of a URL on line 3, then fixed on disk only: the bad one is what
+    // `git commit` would record.
+    repo.write("docker/Dockerfile.app", ADD_URL);
+    repo.ok_git(&["add", "docker/Dockerfile.app"]);
+    repo.write("docker/Dockerfile.app", GOOD_DOCKERFILE);
+    // --skip takes a comma list, as net-test's does.
+    let (code, output) = precommit(&repo, &["--skip", "fmt,clippy,advisories"]);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        step_line(&output, "docker-lint").contains("FAILED"),
+        "{output}"
+    );
+    assert!(
+        output.contains("CVD003") && output.contains("docker/Dockerfile.app:3"),
+        "the staged version's finding, on its own line:\n{output}"
+    );
+    assert!(
+        output.contains("precommit: 0 passed, 1 failed, 3 skipped"),
+        "{output}"
+    );
+
+    // --working-tree reads the file on disk, which is fixed.
+    let (code, output) = precommit(
+        &repo,
+        &["--skip", "fmt,clippy,advisories", "--working-tree"],
+    );
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        step_line(&output, "docker-lint").contains("passed"),
+        "{output}"
+    );
+
+    // The other way round: a good version staged, a bad one only on disk, passes.
+    repo.write("docker/Dockerfile.app", GOOD_DOCKERFILE);
+    repo.ok_git(&["add", "docker/Dockerfile.app"]);
+    repo.write("docker/Dockerfile.app", ADD_URL);
+    let (code, output) = precommit(&repo, &["--skip", "fmt", "--skip", "clippy,advisories"]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        step_line(&output, "docker-lint").contains("passed"),
+        "{output}"
+    );
+}
+
+#[test]
+fn containerfiles_are_linted_like_dockerfiles() {
+    let repo = Repo::new();
+    repo.write("Containerfile", ADD_URL);
+    repo.write("podman/app.Containerfile", ADD_URL);
+    repo.ok_git(&["add", "-A"]);
+    let (code, output) = precommit(&repo, &["--skip", "fmt,clippy,advisories"]);
+    assert_eq!(code, Some(1), "{output}");
+    for path in ["Containerfile:3", "podman/app.Containerfile:3"] {
+        assert!(output.contains(path), "{path} not linted:\n{output}");
+    }
+}
+
+#[test]
+fn an_unknown_step_in_a_skip_list_is_a_usage_error() {
+    let repo = Repo::new();
+    let (code, output) = precommit(&repo, &["--skip", "fmt,lint"]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("'lint'"), "{output}");
+}
