@@ -217,6 +217,7 @@ fn seeded_dockerfile_faults_are_caught_at_their_lines() {
         ("Dockerfile.no-user", &[("CVD005", 5)], 1),
         ("Dockerfile.latest", &[("CVD001", 2), ("CVD002", 2)], 1),
         ("Dockerfile.curl-sh", &[("CVD007", 4)], 1),
+        ("Dockerfile.curl-tee-sh", &[("CVD007", 4)], 1),
         // Low: reported, but below the default --fail-on high.
         ("Dockerfile.apt-no-cleanup", &[("CVD006", 4)], 0),
         ("Dockerfile.clean", &[], 0),
@@ -285,6 +286,153 @@ fn exit_codes_follow_fail_on() {
         stderr.contains("cannot read the Dockerfile no/such/Dockerfile"),
         "{stderr}"
     );
+}
+
+/// `content` written to `name` in `dir`, as the path to pass on the command line.
+fn write_file(dir: &Path, name: &str, content: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write the test file");
+    path.display().to_string()
+}
+
+#[test]
+fn a_byte_order_mark_hides_no_instruction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bom = write_file(
+        dir.path(),
+        "b.Dockerfile",
+        b"\xef\xbb\xbfFROM ubuntu:latest\nRUN apt-get update\n",
+    );
+    let out = scan(
+        &["--dockerfile", &bom, "--format", "json", "--builtin-only"],
+        &[],
+    );
+    let report = json_of(&out);
+    // The same findings, on the same lines, as without the mark.
+    assert_eq!(
+        findings(&report, "builtin"),
+        [
+            ("CVD001".to_owned(), Some(1)),
+            ("CVD002".to_owned(), Some(1)),
+            ("CVD005".to_owned(), Some(1)),
+        ]
+    );
+    assert_eq!(code(&out), 1);
+}
+
+#[test]
+fn files_without_from_are_refused_as_not_dockerfiles() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        ("empty", &b""[..]),
+        (
+            "comments-only",
+            b"# syntax=docker/dockerfile:1\n# nothing else\n",
+        ),
+        ("no-from", b"RUN echo hello\nUSER 1\n"),
+        ("yaml", b"services:\n  web:\n    image: x\n"),
+    ];
+    for (name, content) in cases {
+        let path = write_file(dir.path(), name, content);
+        let out = scan(&["--dockerfile", &path, "--builtin-only"], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Refused as a missing file is: exit 1, no report, the file named.
+        assert_eq!(code(&out), 1, "{name}: {stderr}");
+        assert!(out.stdout.is_empty(), "{name}: a report was printed");
+        assert!(
+            stderr.contains(&format!(
+                "cannot scan the Dockerfile {path}: no FROM instruction: not a Dockerfile"
+            )),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn canaries_are_found_in_comments_and_cannot_be_ignored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let canary = "cv-canary-7f3a9c";
+    let text = format!(
+        "FROM scratch\n# left over from debugging: {canary}\n\
+         # cv-scan ignore=CVD008 only a test value\nLABEL build.note={canary}\nUSER 1\n"
+    );
+    let path = write_file(dir.path(), "Dockerfile", text.as_bytes());
+    let out = scan(
+        &[
+            "--dockerfile",
+            &path,
+            "--canary",
+            canary,
+            "--format",
+            "json",
+            "--builtin-only",
+        ],
+        &[],
+    );
+    let report = json_of(&out);
+    assert_eq!(
+        findings(&report, "builtin"),
+        [
+            ("CVD008".to_owned(), Some(2)),
+            ("CVD008".to_owned(), Some(4)),
+            ("CVD009".to_owned(), Some(4)),
+        ]
+    );
+    assert_eq!(report["counts"]["critical"], 2);
+    // Critical is the top: the advice is to fix, not to raise --fail-on past it.
+    let out = scan(
+        &[
+            "--dockerfile",
+            &path,
+            "--canary",
+            canary,
+            "--fail-on",
+            "critical",
+            "--builtin-only",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 finding(s) at or above --fail-on critical; fix them"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("raise --fail-on"), "{stderr}");
+}
+
+#[test]
+fn unknown_ignore_ids_are_reported_and_one_check_is_one_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_file(
+        dir.path(),
+        "Dockerfile",
+        b"# cv-scan ignore=cvd005,CVD999 the entry point drops root itself\nFROM scratch\n",
+    );
+    let out = scan(
+        &["--dockerfile", &path, "--builtin-only", "--format", "json"],
+        &[],
+    );
+    let report = json_of(&out);
+    // The lowercase id counts (no CVD005); the unknown one is a low finding, not silence.
+    assert_eq!(
+        findings(&report, "builtin"),
+        [("CVD009".to_owned(), Some(2))]
+    );
+    let finding = &report["checks"][0]["outcome"]["findings"][0];
+    assert_eq!(finding["severity"], "low");
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("names CVD999, which is no rule of this scanner"),
+        "{finding}"
+    );
+    assert_eq!(code(&out), 0);
+    // One rules check ran (hadolint skipped): singular.
+    let table = scan(&["--dockerfile", &path, "--builtin-only"], &[]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("\n1 check ran, 1 skipped;"), "{text}");
 }
 
 #[test]

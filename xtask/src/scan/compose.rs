@@ -405,4 +405,19 @@ mod tests {
         assert_eq!(rules_of(&with_arg, &dir), []);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn byte_order_marks_change_nothing() {
+        let dir = std::env::temp_dir().join(format!("cv-scan-compose-bom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        // The built Dockerfile's first line is its only FROM: lost behind the mark, the image
+        // would be unknown and the healthcheck not judged.
+        std::fs::write(dir.join("Dockerfile"), "\u{feff}FROM scratch\nUSER 1\n").expect("write");
+        let yaml = "\u{feff}services:\n  web:\n    build: .\n    privileged: true\n    healthcheck:\n      test: [\"CMD\", \"curl\", \"-f\", \"http://localhost/\"]\n";
+        assert_eq!(
+            rules_of(yaml, &dir),
+            [("CVC002".into(), Some(4)), ("CVC001".into(), Some(5))]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -4,8 +4,14 @@
 //! The parser knows what the rules need and what our own Dockerfiles use: line continuations
 //! (with comment lines inside them, which Docker drops), the `# escape=` directive, heredocs
 //! (`RUN <<EOF`), global `ARG`s substituted into `FROM`, and stages (`FROM builder` names an
-//! earlier stage, not a base image). An instruction preceded by
-//! `# cv-scan ignore=CVD005 <reason>` is exempt from the rules named; the reason is required.
+//! earlier stage, not a base image), and a leading UTF-8 byte-order mark (which BuildKit strips;
+//! left in, it would hide the first instruction). An instruction preceded by
+//! `# cv-scan ignore=CVD005 <reason>` is exempt from the rules named; the reason is required,
+//! rule ids are read case-insensitively, and an id that is not ours is reported (CVD009) rather
+//! than silently matching nothing.
+//!
+//! The canary rule (CVD008) reads the whole text, comments included, and cannot be ignored: a
+//! canary is planted so that finding it anywhere proves a leak, and an exemption would defeat it.
 //!
 //! Severities: what lets an attacker in or leaks a credential is high or critical; what makes a
 //! build drift or an image larger than it needs to be is medium or low. A base image named by a
@@ -48,7 +54,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "CVD004",
         severity: Severity::High,
-        title: "Secret in ARG or ENV (critical for a known token format; medium for a secret-named ARG without a value)",
+        title: "Secret in ARG or ENV, or a known token format in any instruction such as LABEL or RUN (critical for a token; medium for a secret-named ARG without a value)",
         hadolint: &["DL3064"],
     },
     Rule {
@@ -72,13 +78,13 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "CVD008",
         severity: Severity::Critical,
-        title: "Canary text present",
+        title: "Canary text present anywhere in the file, comments included (cannot be ignored)",
         hadolint: &[],
     },
     Rule {
         id: "CVD009",
         severity: Severity::Low,
-        title: "cv-scan ignore without a reason",
+        title: "cv-scan ignore that does not count: no reason, an unknown rule id, or CVD008",
         hadolint: &[],
     },
 ];
@@ -86,6 +92,17 @@ pub const RULES: &[Rule] = &[
 /// The rule with this id.
 pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
+}
+
+/// Rules no `# cv-scan ignore=` exempts from: the canary is planted so that finding it anywhere
+/// proves a leak, and an ignore comment would let the leak through unseen.
+pub const NEVER_IGNORED: &[&str] = &["CVD008"];
+
+/// The text without a leading UTF-8 byte-order mark. BuildKit strips it; left in, it glues
+/// itself to the first keyword (`\u{feff}FROM`), so the first instruction would go unrecognised.
+/// Line numbers are unchanged: the mark is no line.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// One instruction, continuations joined.
@@ -99,8 +116,8 @@ pub struct Instruction {
     pub args: String,
     /// Bodies of the instruction's heredocs, if any.
     pub heredocs: Vec<String>,
-    /// Rule ids exempted by a `# cv-scan ignore=` comment right before it, and whether a reason
-    /// was given.
+    /// Rule ids exempted by a `# cv-scan ignore=` comment right before it (upper-cased: the ids
+    /// are read case-insensitively), and whether a reason was given.
     pub ignored: Vec<String>,
     pub ignore_reason: bool,
 }
@@ -119,7 +136,7 @@ impl Instruction {
 
 /// Split a Dockerfile into instructions.
 pub fn parse(text: &str) -> Vec<Instruction> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = without_bom(text).lines().collect();
     let mut escape = '\\';
     let mut instructions = Vec::new();
     let mut pending_ignore: Option<(Vec<String>, bool)> = None;
@@ -145,7 +162,11 @@ pub fn parse(text: &str) -> Vec<Instruction> {
             }
             if let Some(rest) = comment.strip_prefix("cv-scan ignore=") {
                 let (ids, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-                let ids = ids.split(',').map(|s| s.trim().to_owned()).collect();
+                let ids = ids
+                    .split(',')
+                    .map(|s| s.trim().to_ascii_uppercase())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 pending_ignore = Some((ids, !reason.trim().is_empty()));
             }
             i += 1;
@@ -219,6 +240,25 @@ pub fn parse(text: &str) -> Vec<Instruction> {
         });
     }
     instructions
+}
+
+/// A file given as a Dockerfile that has no `FROM`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no FROM instruction: not a Dockerfile (it is empty, only comments, or another kind of \
+     file); name a Dockerfile, one with at least a FROM line"
+)]
+pub struct NotADockerfile;
+
+/// Refuses a text without a `FROM` instruction. Such a file (empty, only comments, a compose
+/// file passed by mistake) has no instruction for a rule to fault, so it would pass: a clean
+/// verdict on something that is no Dockerfile at all.
+pub fn require_from(text: &str) -> Result<(), NotADockerfile> {
+    if parse(text).iter().any(|i| i.keyword == "FROM") {
+        Ok(())
+    } else {
+        Err(NotADockerfile)
+    }
 }
 
 /// `<<EOF`, `<<-EOF`, `<<"EOF"` in an instruction's arguments (not `<<<`, a here-string).
@@ -500,18 +540,49 @@ pub fn check(text: &str, path: &str, canaries: &[String]) -> Vec<Finding> {
     };
 
     for instruction in &instructions {
-        if !instruction.ignored.is_empty() && !instruction.ignore_reason {
-            emit(
-                &mut out,
-                None,
-                instruction.line,
-                "CVD009",
-                format!(
-                    "`# cv-scan ignore={}` has no reason: say why after the rule ids",
-                    instruction.ignored.join(",")
-                ),
-            );
+        if instruction.ignored.is_empty() {
+            continue;
         }
+        let comment = format!("`# cv-scan ignore={}`", instruction.ignored.join(","));
+        let mut not_counted = |message: String| {
+            emit(&mut out, None, instruction.line, "CVD009", message);
+        };
+        if !instruction.ignore_reason {
+            not_counted(format!(
+                "{comment} has no reason, so it ignores nothing: say why after the rule ids"
+            ));
+        }
+        for id in &instruction.ignored {
+            if NEVER_IGNORED.contains(&id.as_str()) {
+                not_counted(format!(
+                    "{comment} names {id}, which cannot be ignored: canary text in a Dockerfile \
+                     is always a leak; remove the text and rotate the secret it stands for"
+                ));
+            } else if rule(id).is_none() {
+                let hint = if id.starts_with("DL") || id.starts_with("SC") {
+                    "hadolint's own rules are ignored with `# hadolint ignore=…`"
+                } else {
+                    "`cargo xtask scan --list-rules` lists the CVD rules"
+                };
+                not_counted(format!(
+                    "{comment} names {id}, which is no rule of this scanner, so it ignores \
+                     nothing: {hint}"
+                ));
+            }
+        }
+    }
+
+    for (line, what) in canary_lines(text, &instructions, canaries) {
+        emit(
+            &mut out,
+            None,
+            line,
+            "CVD008",
+            format!(
+                "{what} contains the canary text: a secret is in the Dockerfile; remove it and \
+                 rotate the secret (canary findings cannot be ignored)"
+            ),
+        );
     }
 
     for stage in &stages {
@@ -577,19 +648,30 @@ pub fn check(text: &str, path: &str, canaries: &[String]) -> Vec<Finding> {
         let text = instruction.full_text();
         let line = instruction.line;
         let this = Some(instruction);
-        for canary in canaries.iter().filter(|c| !c.is_empty()) {
-            if text.contains(canary.as_str()) {
-                emit(
-                    &mut out,
-                    this,
-                    line,
-                    "CVD008",
-                    format!(
-                        "{} contains the canary text: a secret is in the Dockerfile",
-                        instruction.keyword
-                    ),
-                );
-            }
+        // ARG and ENV are judged per variable below (a token, or a secret's name); in any other
+        // instruction a token is as good as published: it ends up in the image or its history.
+        if !matches!(instruction.keyword.as_str(), "ARG" | "ENV")
+            && let Some(kind) = super::secrets::find_token(&text)
+        {
+            let kept = match instruction.keyword.as_str() {
+                "LABEL" => "labels ship in the image config, readable by whoever can pull it",
+                "RUN" => "the command line is kept in the image history",
+                _ => "the instruction is kept in the image and its history",
+            };
+            emit_as(
+                &mut out,
+                this,
+                line,
+                "CVD004",
+                Some(Severity::Critical),
+                format!(
+                    "{} holds {}: {kept}; pass it as a build secret (`RUN \
+                     --mount=type=secret`) and rotate it",
+                    instruction.keyword,
+                    super::secrets::with_article(kind)
+                ),
+                path,
+            );
         }
         match instruction.keyword.as_str() {
             "ADD" => {
@@ -730,8 +812,8 @@ pub fn check(text: &str, path: &str, canaries: &[String]) -> Vec<Finding> {
     out
 }
 
-/// Push a finding unless `at` exempts its rule with a reasoned `# cv-scan ignore=`; `severity`
-/// overrides the rule's own.
+/// Push a finding unless `at` exempts its rule with a reasoned `# cv-scan ignore=` (and the rule
+/// is not one of [`NEVER_IGNORED`]); `severity` overrides the rule's own.
 fn emit_as(
     out: &mut Vec<Finding>,
     at: Option<&Instruction>,
@@ -744,6 +826,7 @@ fn emit_as(
     if let Some(at) = at
         && at.ignore_reason
         && at.ignored.iter().any(|i| i == id)
+        && !NEVER_IGNORED.contains(&id)
     {
         return;
     }
@@ -762,6 +845,44 @@ fn finding(id: &str, severity: Severity, message: String, path: &str, line: usiz
             line: Some(line),
         }),
     }
+}
+
+/// CVD008: each line holding a canary, and what is on it (a comment, or the keyword of the
+/// instruction it belongs to). The whole text is read, not only the instructions: `--canary`
+/// promises the text appears nowhere in a Dockerfile, and a comment is in the repository and the
+/// build context as much as an instruction is.
+fn canary_lines(
+    text: &str,
+    instructions: &[Instruction],
+    canaries: &[String],
+) -> Vec<(usize, String)> {
+    let text = without_bom(text);
+    let mut lines: Vec<usize> = canaries
+        .iter()
+        .filter(|c| !c.is_empty())
+        .flat_map(|canary| text.match_indices(canary.as_str()))
+        .map(|(offset, _)| text[..offset].matches('\n').count() + 1)
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let all: Vec<&str> = text.lines().collect();
+    lines
+        .into_iter()
+        .map(|line| {
+            let comment = all
+                .get(line - 1)
+                .is_some_and(|l| l.trim_start().starts_with('#'));
+            let what = if comment {
+                "a comment".to_owned()
+            } else {
+                instructions
+                    .iter()
+                    .rfind(|i| i.line <= line)
+                    .map_or_else(|| "the text".to_owned(), |i| i.keyword.clone())
+            };
+            (line, what)
+        })
+        .collect()
 }
 
 fn is_root(user: &str) -> bool {
@@ -813,7 +934,9 @@ fn cache_left_behind(text: &str) -> Option<String> {
     None
 }
 
-/// `curl … | sh`, `wget -O- … | bash`, `sh -c "$(curl …)"`: the fetcher's name, if present.
+/// `curl … | sh`, `wget -O- … | bash`, `curl … | tee log | sh`, `sh -c "$(curl …)"`: the
+/// fetcher's name, if present. A shell anywhere later in the pipeline counts, not only the next
+/// stage: `tee`, `gunzip` or `cat` in between pass the script through unchanged.
 fn piped_into_shell(text: &str) -> Option<&'static str> {
     const SHELLS: &[&str] = &[
         "sh", "bash", "zsh", "dash", "ash", "ksh", "python", "python3", "perl",
@@ -822,21 +945,24 @@ fn piped_into_shell(text: &str) -> Option<&'static str> {
         let words: Vec<&str> = segment.split_whitespace().collect();
         let mut words = words
             .iter()
-            .skip_while(|w| **w == "sudo" || **w == "env" || w.contains('='));
+            .skip_while(|w| **w == "sudo" || **w == "env" || w.contains('=') || w.starts_with('-'));
         let word = words.next().copied().unwrap_or("");
         word.rsplit('/').next().unwrap_or(word).to_owned()
     };
     for command in commands(text) {
         let segments: Vec<&str> = command.split('|').collect();
-        for pair in segments.windows(2) {
-            let fetcher = if has_word(pair[0], "curl") {
+        for (at, segment) in segments.iter().enumerate() {
+            let fetcher = if has_word(segment, "curl") {
                 "curl"
-            } else if has_word(pair[0], "wget") {
+            } else if has_word(segment, "wget") {
                 "wget"
             } else {
                 continue;
             };
-            if SHELLS.contains(&first_word(pair[1]).as_str()) {
+            if segments[at + 1..]
+                .iter()
+                .any(|later| SHELLS.contains(&first_word(later).as_str()))
+            {
                 return Some(fetcher);
             }
         }
@@ -983,6 +1109,117 @@ mod tests {
     }
 
     #[test]
+    fn a_download_piped_into_a_shell_through_other_stages_is_caught() {
+        for run in [
+            "curl -fsSL https://x/install.sh | tee install.log | sh",
+            "wget -qO- https://x/i.sh.gz | gunzip | cat | bash -s -- -y",
+            "curl -fsSL https://x/i.sh | sudo -E /bin/dash",
+            "curl https://x/i.sh | env FOO=1 zsh",
+            "curl https://x/i.sh | tee a | tee b | ash",
+        ] {
+            assert_eq!(
+                rules_of(&format!("FROM scratch\nRUN {run}\nUSER 1\n")),
+                [("CVD007".into(), 2)],
+                "{run}"
+            );
+        }
+        // A download that reaches no shell, and a shell that gets no download.
+        assert_eq!(
+            rules_of("FROM scratch\nRUN curl -o x https://x | tee log | gzip > x.gz\nUSER 1\n"),
+            []
+        );
+        assert_eq!(
+            rules_of("FROM scratch\nRUN echo hi | tee log | sh\nUSER 1\n"),
+            []
+        );
+    }
+
+    #[test]
+    fn only_a_text_with_from_is_a_dockerfile() {
+        for text in [
+            "",
+            "\n\n",
+            "# syntax=docker/dockerfile:1\n# only comments\n",
+            "RUN echo hi\nUSER 1\n",
+            "services:\n  web:\n    image: x\n",
+        ] {
+            assert!(require_from(text).is_err(), "{text:?}");
+        }
+        for text in [
+            "FROM scratch\n",
+            "ARG B=x\n# c\nfrom ${B}\n",
+            "\u{feff}FROM scratch",
+        ] {
+            assert!(require_from(text).is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_hides_no_instruction() {
+        let text = "\u{feff}FROM ubuntu:latest\nRUN apt-get update\n";
+        let parsed = parse(text);
+        assert_eq!(
+            parsed
+                .iter()
+                .map(|i| (i.keyword.as_str(), i.line))
+                .collect::<Vec<_>>(),
+            [("FROM", 1), ("RUN", 2)]
+        );
+        assert_eq!(
+            rules_of(text),
+            [
+                ("CVD001".into(), 1),
+                ("CVD002".into(), 1),
+                ("CVD005".into(), 1)
+            ]
+        );
+        // A directive on the first line still counts behind the mark.
+        let escaped = parse("\u{feff}# escape=`\nFROM scratch\nRUN a `\n  b\n");
+        assert_eq!(escaped[1].args, "a    b");
+    }
+
+    #[test]
+    fn tokens_in_labels_and_run_lines_are_secrets() {
+        let token = format!("ghp_{}", "a1B2".repeat(9));
+        for (instruction, kept) in [
+            (
+                format!("LABEL ci.token={token}"),
+                "labels ship in the image config",
+            ),
+            (
+                format!("RUN git clone https://{token}@github.com/o/r.git"),
+                "kept in the image history",
+            ),
+            (
+                format!("RUN <<EOF\nexport GH={token}\nEOF"),
+                "kept in the image history",
+            ),
+        ] {
+            let findings = check(&format!("FROM scratch\n{instruction}\nUSER 1\n"), "D", &[]);
+            assert_eq!(findings.len(), 1, "{instruction}: {findings:?}");
+            let f = &findings[0];
+            assert_eq!(
+                (
+                    f.rule.as_str(),
+                    f.severity,
+                    f.location.as_ref().and_then(|l| l.line)
+                ),
+                ("CVD004", Severity::Critical, Some(2)),
+                "{instruction}"
+            );
+            assert!(f.message.contains("holds a GitHub token"), "{}", f.message);
+            assert!(f.message.contains(kept), "{}", f.message);
+        }
+        // No token: no finding (a URL or a long word is no token).
+        assert_eq!(
+            rules_of(
+                "FROM scratch\nLABEL org.opencontainers.image.source=https://github.com/o/r\nUSER 1\n"
+            ),
+            []
+        );
+    }
+
+    #[test]
     fn tokens_are_critical_and_secret_args_without_value_medium() {
         let token = format!("ghp_{}", "x".repeat(36));
         let findings = check(
@@ -1023,6 +1260,71 @@ mod tests {
         assert_eq!(
             rules_of("# cv-scan ignore=CVD005\nFROM scratch\n"),
             [("CVD005".into(), 2), ("CVD009".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn ignore_ids_are_case_insensitive_and_unknown_ones_are_reported() {
+        assert_eq!(
+            rules_of("# cv-scan ignore=cvd005 the entry point drops root\nFROM scratch\n"),
+            []
+        );
+        let findings = check(
+            "# cv-scan ignore=CVD005,cvd999,DL3008 the entry point drops root\nFROM scratch\n",
+            "D",
+            &[],
+        );
+        let got: Vec<(&str, Severity)> = findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity))
+            .collect();
+        // CVD005 is still ignored; the two ids that are not ours are each reported.
+        assert_eq!(got, [("CVD009", Severity::Low), ("CVD009", Severity::Low)]);
+        assert!(
+            findings[0]
+                .message
+                .contains("names CVD999, which is no rule")
+        );
+        assert!(findings[1].message.contains("# hadolint ignore="));
+    }
+
+    #[test]
+    fn canaries_in_comments_are_found_and_cannot_be_ignored() {
+        let canary = "cv-canary-42".to_owned();
+        let at = |text: &str| -> Vec<(String, usize)> {
+            check(text, "D", std::slice::from_ref(&canary))
+                .into_iter()
+                .map(|f| (f.rule, f.location.and_then(|l| l.line).unwrap_or(0)))
+                .collect()
+        };
+        assert_eq!(
+            at("FROM scratch\n# token: cv-canary-42\nUSER 1\n"),
+            [("CVD008".into(), 2)]
+        );
+        // Inside a continuation (where Docker drops the comment) and in a heredoc body.
+        assert_eq!(
+            at(
+                "FROM scratch\nRUN a \\\n  # cv-canary-42\n  && b\nRUN <<EOF\necho cv-canary-42\nEOF\nUSER 1\n"
+            ),
+            [("CVD008".into(), 3), ("CVD008".into(), 6)]
+        );
+        // An ignore comment with a reason does not silence it, and is itself reported.
+        assert_eq!(
+            at(
+                "FROM scratch\n# cv-scan ignore=CVD008 it is only a test value\nLABEL x=cv-canary-42\nUSER 1\n"
+            ),
+            [("CVD008".into(), 3), ("CVD009".into(), 3)]
+        );
+        let message = check(
+            "FROM scratch\n# a cv-canary-42\nUSER 1\n",
+            "D",
+            std::slice::from_ref(&canary),
+        )[0]
+        .message
+        .clone();
+        assert!(
+            message.starts_with("a comment contains the canary text"),
+            "{message}"
         );
     }
 

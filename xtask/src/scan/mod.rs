@@ -272,8 +272,9 @@ impl Scan {
         let failing = report.failing(self.fail_on);
         if failing > 0 {
             anyhow::bail!(
-                "{failing} finding(s) at or above --fail-on {}; fix them or raise --fail-on",
-                self.fail_on.as_str()
+                "{failing} finding(s) at or above --fail-on {}; {}",
+                self.fail_on.as_str(),
+                fail_advice(self.fail_on)
             );
         }
         Ok(())
@@ -358,6 +359,8 @@ impl Scan {
         let shown = display_path(path);
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the Dockerfile {}", path.display()))?;
+        dockerfile::require_from(&text)
+            .with_context(|| format!("cannot scan the Dockerfile {}", path.display()))?;
         let findings = dockerfile::check(&text, &shown, &self.canaries);
         let mut checks = vec![Check::ran("dockerfile-rules", &shown, findings)];
         checks.push(if self.builtin_only {
@@ -392,6 +395,17 @@ impl Scan {
             tools::trivy_image(sh, image)?
         });
         Ok(checks)
+    }
+}
+
+/// What to do about findings at or above `--fail-on`: there is no level above critical to raise
+/// it to, so there the only way out is the fix.
+fn fail_advice(fail_on: Severity) -> &'static str {
+    match fail_on {
+        Severity::Critical => {
+            "fix them (critical is the highest level, so no --fail-on lets them pass)"
+        }
+        Severity::Low | Severity::Medium | Severity::High => "fix them or raise --fail-on",
     }
 }
 

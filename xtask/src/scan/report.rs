@@ -72,8 +72,9 @@ pub fn summary_line(report: &Report, fail_on: Severity) -> String {
         .filter(|c| matches!(c.outcome, Outcome::Ran { .. }))
         .count();
     let skipped = report.checks.len() - ran;
+    let checks = if ran == 1 { "check" } else { "checks" };
     format!(
-        "{ran} checks ran, {skipped} skipped; findings: {counts}; {failing} at or above {}: {}",
+        "{ran} {checks} ran, {skipped} skipped; findings: {counts}; {failing} at or above {}: {}",
         fail_on.as_str(),
         if failing == 0 { "PASS" } else { "FAIL" }
     )
@@ -443,9 +444,17 @@ mod tests {
               ran      dockerfile-rules  docker/Dockerfile.x  1 finding(s)
               skipped  hadolint          docker/Dockerfile.x  hadolint is not installed
 
-            1 checks ran, 1 skipped; findings: 0 critical, 1 high, 0 medium, 0 low; 1 at or above high: FAIL
+            1 check ran, 1 skipped; findings: 0 critical, 1 high, 0 medium, 0 low; 1 at or above high: FAIL
         "#]]
         .assert_eq(&text);
+    }
+
+    #[test]
+    fn the_summary_says_check_or_checks_as_counted() {
+        let mut report = sample();
+        report.checks[1] = Check::ran("hadolint", "docker/Dockerfile.x", Vec::new());
+        let line = summary_line(&report, Severity::High);
+        assert!(line.starts_with("2 checks ran, 0 skipped;"), "{line}");
     }
 
     #[test]
