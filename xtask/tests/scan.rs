@@ -566,7 +566,32 @@ fn a_missing_db_is_a_clear_error() {
     assert_eq!(code(&out), 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("/nonexistent/advisory-db is not an advisory database"),
+        stderr.contains("the advisory database /nonexistent/advisory-db does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_db_without_advisories_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("db");
+    std::fs::create_dir_all(db.join("crates")).expect("mkdir db/crates");
+    let db = db.display().to_string();
+    let out = scan(
+        &["--lockfile", "Cargo.lock", "--db", &db, "--format", "json"],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 1, "{stderr}");
+    assert!(out.stdout.is_empty(), "no report from an empty database");
+    assert!(
+        stderr.contains(&format!(
+            "the advisory database {db} (--db or CV_ADVISORY_DB) holds no advisories"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("git clone https://github.com/rustsec/advisory-db"),
         "{stderr}"
     );
 }

@@ -34,18 +34,29 @@ const ARCHIVE_URL: &str = "https://github.com/rustsec/advisory-db/archive/refs/h
 /// How old our own download may get before it is fetched again.
 const MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// What a real database is and how to get one, for every error about one.
+const GET_ONE: &str = "a real one is a checkout of rustsec/advisory-db, with a file per advisory \
+     in crates/<crate>/RUSTSEC-<year>-<number>.md: `git clone \
+     https://github.com/rustsec/advisory-db` and pass its path with --db (or CV_ADVISORY_DB), or \
+     set neither to use cargo-audit's copy or a download";
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error(
-        "the advisory database {path} is not readable: {source}; pass --db with a checkout of \
-         rustsec/advisory-db"
-    )]
+    #[error("the advisory database {path} is not readable: {source}; {GET_ONE}")]
     Open {
         path: PathBuf,
         source: rustsec::Error,
     },
-    #[error("{path} is not an advisory database (no crates/ directory in it)")]
+    #[error("the advisory database {path} does not exist; {GET_ONE}")]
+    Missing { path: PathBuf },
+    #[error("{path} is not an advisory database (no crates/ directory in it); {GET_ONE}")]
     NotADatabase { path: PathBuf },
+    /// Every lockfile would pass against it: a clean verdict that means nothing.
+    #[error(
+        "the advisory database {path} ({origin}) holds no advisories, so nothing could ever be \
+         found in it; {GET_ONE}"
+    )]
+    Empty { path: PathBuf, origin: &'static str },
 }
 
 /// A loaded advisory database and where it came from.
@@ -68,22 +79,33 @@ impl std::fmt::Debug for AdvisoryDb {
 }
 
 impl AdvisoryDb {
-    /// Read the database at `path`.
+    /// Read the database at `path`. One without a single advisory is refused: it is a broken
+    /// copy (an empty checkout, a wrong directory that happens to hold `crates/`), not a clean
+    /// bill of health.
     pub fn open(path: &Path, origin: &'static str) -> Result<AdvisoryDb, DbError> {
+        let path_buf = path.to_path_buf();
+        if !path.exists() {
+            return Err(DbError::Missing { path: path_buf });
+        }
         if !path.join("crates").is_dir() {
-            return Err(DbError::NotADatabase {
-                path: path.to_path_buf(),
-            });
+            return Err(DbError::NotADatabase { path: path_buf });
         }
         let db = Database::open(path).map_err(|source| DbError::Open {
-            path: path.to_path_buf(),
+            path: path_buf.clone(),
             source,
         })?;
-        Ok(AdvisoryDb {
+        let db = AdvisoryDb {
             db,
-            path: path.to_path_buf(),
+            path: path_buf,
             origin,
-        })
+        };
+        if db.count() == 0 {
+            return Err(DbError::Empty {
+                path: db.path,
+                origin,
+            });
+        }
+        Ok(db)
     }
 
     /// The database named by `--db` (clap also fills it from `CV_ADVISORY_DB`), else the first
@@ -447,7 +469,39 @@ fn is_yanked(index_file: &[u8], version: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{index_path, is_yanked};
+    use std::path::Path;
+
+    use super::{AdvisoryDb, DbError, index_path, is_yanked};
+
+    fn fixture_db() -> &'static Path {
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/advisory-db"
+        ))
+    }
+
+    #[test]
+    fn a_database_must_exist_have_crates_and_hold_advisories() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("no-such-db");
+        let err = AdvisoryDb::open(&missing, "--db").expect_err("missing");
+        assert!(matches!(err, DbError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let err = AdvisoryDb::open(dir.path(), "--db").expect_err("no crates/");
+        assert!(matches!(err, DbError::NotADatabase { .. }), "{err}");
+        std::fs::create_dir_all(dir.path().join("crates/some-crate")).expect("mkdir");
+        let err = AdvisoryDb::open(dir.path(), "--db").expect_err("empty");
+        assert!(matches!(err, DbError::Empty { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("holds no advisories"), "{text}");
+        assert!(text.contains(&dir.path().display().to_string()), "{text}");
+        assert!(
+            text.contains("git clone https://github.com/rustsec/advisory-db"),
+            "{text}"
+        );
+        let db = AdvisoryDb::open(fixture_db(), "--db").expect("the fixture database");
+        assert_eq!(db.count(), 6);
+    }
 
     #[test]
     fn sparse_index_paths() {
