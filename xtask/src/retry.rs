@@ -382,8 +382,9 @@ pub enum Error {
         hint: Option<&'static str>,
     },
     #[error(
-        "{what} failed {attempts} times in {:.1} s, the last time with {cause}: {line}; \
+        "{what} failed {} in {:.1} s, the last time with {cause}: {line}; \
          giving up ({why}; see --retry-attempts and --retry-max-time)",
+        times(*attempts),
         elapsed.as_secs_f64()
     )]
     Exhausted {
@@ -394,6 +395,14 @@ pub enum Error {
         line: String,
         why: String,
     },
+}
+
+/// "once", "2 times": how often a step failed, as a person would say it.
+fn times(n: usize) -> String {
+    match n {
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    }
 }
 
 fn hint_suffix(hint: Option<&str>) -> String {
@@ -437,7 +446,11 @@ pub fn retry<T>(
             why,
         };
         let Some(wait) = delays.next() else {
-            return Err(exhausted(format!("all {} attempts used", policy.attempts)).into());
+            let why = match policy.attempts {
+                1 => "its one attempt used".to_owned(),
+                n => format!("all {n} attempts used"),
+            };
+            return Err(exhausted(why).into());
         };
         if started.elapsed() + wait > policy.max_time {
             return Err(exhausted(format!(

@@ -1063,6 +1063,36 @@ fn serve_flaky(body: Vec<u8>, failures: usize) -> (String, Arc<AtomicUsize>) {
 }
 
 #[test]
+fn a_download_with_one_attempt_failed_once() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let cache = home.path().join("cache/advisory-db").display().to_string();
+    let home_str = home.path().display().to_string();
+    let (url, count) = serve_flaky(Vec::new(), 5);
+    let out = scan(
+        &[
+            "--lockfile",
+            &data("scan/Cargo.lock.fixture"),
+            "--retry-attempts",
+            "1",
+        ],
+        &[
+            ("CV_ADVISORY_DB_URL", url.as_str()),
+            ("CV_ADVISORY_DB_CACHE", cache.as_str()),
+            ("CARGO_HOME", home_str.as_str()),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 1, "{stderr}");
+    assert!(
+        stderr.contains("advisory-db download failed once in "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("its one attempt used"), "{stderr}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn without_a_local_db_it_is_downloaded_through_the_retry_layer_once() {
     let home = tempfile::tempdir().expect("temp dir");
     let cache = home.path().join("cache/advisory-db");
