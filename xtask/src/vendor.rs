@@ -7,8 +7,11 @@
 //! `.cargo/vendor-config.toml`, written beside the user's `.cargo/config.toml` and never over it
 //! (a build opts in with `--config`), and the manifest `vendor/.cv-vendor.json`: format version,
 //! SHA-256 of Cargo.lock, crate count and total size. The manifest is what makes `--check` and
-//! [`require_fresh`] cheap and exact: a vendor tree is fresh when it was written for this very
-//! Cargo.lock and nothing was added to or taken from it since.
+//! [`require_fresh`] cheap: a vendor tree is fresh when it was written for this very Cargo.lock
+//! and no crate or byte was added to or taken from it since. An edit that keeps every size is
+//! not seen here — hashing ~300 MB before every offline build would cost seconds — but cargo
+//! itself refuses it at build time: every vendored file is checked against its crate's
+//! `.cargo-checksum.json`.
 //!
 //! Every path written is relative to the workspace root (cargo resolves paths in a config file
 //! against the parent of the `.cargo` directory holding it), so a checkout that moves, or is
@@ -67,7 +70,7 @@ Environment:
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Vendor {
-    /// Directory to vendor into, inside the workspace [default: vendor beside Cargo.toml]
+    /// Subdirectory of the workspace to vendor into [default: vendor beside Cargo.toml]
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 
@@ -105,10 +108,19 @@ pub enum Stale {
     NoManifest,
     #[error("has an unreadable {MANIFEST}: {0}")]
     BadManifest(String),
-    #[error("was written in manifest format {found}; this xtask writes format {FORMAT}")]
-    Format { found: u32 },
+    #[error(
+        "was written in manifest format {found}, which this xtask does not read (it writes \
+         format {FORMAT})"
+    )]
+    Format { found: String },
     #[error("is stale: Cargo.lock changed since it was vendored")]
     LockChanged,
+    /// Cargo.lock is not valid TOML: no vendoring can follow it, and vendoring again would not
+    /// mend it.
+    #[error("Cargo.lock is broken: {0}")]
+    BrokenLock(String),
+    #[error("Cargo.lock cannot be read: {0}")]
+    NoLock(String),
     #[error(
         "was changed since it was vendored: {found_crates} crates, {found_bytes} bytes; the \
          manifest says {crates} crates, {bytes} bytes"
@@ -136,9 +148,12 @@ pub struct Problem {
 impl Problem {
     /// The one line a user sees: what is wrong, where, and the command that fixes it.
     pub fn advice(&self, root: &Path) -> String {
-        let mut fix = "cargo xtask vendor".to_owned();
+        // Paths the user typed (`crates/../Cargo.toml`) are shown resolved.
+        let root = normalize(root);
         let own_root = paths::project_root();
-        if !same_dir(root, &own_root) {
+        let elsewhere = !same_dir(&root, &own_root);
+        let mut fix = "cargo xtask vendor".to_owned();
+        if elsewhere {
             fix.push_str(&format!(
                 " --manifest-path {}",
                 root.join("Cargo.toml").display()
@@ -147,21 +162,42 @@ impl Problem {
         if self.dir != Path::new("vendor") {
             fix.push_str(&format!(" --dir {}", root.join(&self.dir).display()));
         }
-        format!("{self}; run `{fix}`")
+        match &self.stale {
+            // Not `cargo generate-lockfile`: it would re-resolve every version. The committed
+            // lockfile is the one to go back to; cargo cannot read a broken one to mend it.
+            Stale::BrokenLock(_) => {
+                let lock = if elsewhere {
+                    root.join("Cargo.lock").display().to_string()
+                } else {
+                    "Cargo.lock".to_owned()
+                };
+                format!(
+                    "{self}; restore the committed one with `git checkout -- {lock}` (or undo \
+                     the edit), then run `{fix}`"
+                )
+            }
+            _ => format!("{self}; run `{fix}`"),
+        }
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/ {}", self.dir.display(), self.stale)
+        match &self.stale {
+            // About the lockfile, not the vendor tree.
+            Stale::BrokenLock(_) | Stale::NoLock(_) => write!(f, "{}", self.stale),
+            _ => write!(f, "{}/ {}", self.dir.display(), self.stale),
+        }
     }
 }
 
 impl Vendor {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        // Resolved lexically, so messages and suggested commands show `crates/Cargo.toml`, not
+        // `crates/../crates/Cargo.toml`.
         let manifest_path = match &self.manifest_path {
-            Some(path) => cwd.join(path),
+            Some(path) => normalize(&cwd.join(path)),
             None => paths::project_root().join("Cargo.toml"),
         };
         ensure!(
@@ -176,7 +212,8 @@ impl Vendor {
         ensure!(
             root.join("Cargo.lock").is_file(),
             "no Cargo.lock beside {}: vendoring follows the lockfile exactly; give the \
-             workspace's root manifest, or make one with `cargo generate-lockfile`",
+             workspace's root manifest, restore a deleted one with `git checkout -- Cargo.lock`, \
+             or make a first one with `cargo generate-lockfile`",
             manifest_path.display()
         );
         let dir = match &self.dir {
@@ -210,6 +247,10 @@ impl Vendor {
                     describe(&manifest)
                 );
                 return Ok(());
+            }
+            // Vendoring follows the lockfile: with none that parses there is nothing to follow.
+            Err(stale @ (Stale::BrokenLock(_) | Stale::NoLock(_))) => {
+                bail!(Problem { dir: rel, stale }.advice(&root))
             }
             Err(stale) => eprintln!(
                 "==> {}; vendoring",
@@ -248,7 +289,16 @@ fn vendor(
     let dir = root.join(rel);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let lock = fs::read(root.join("Cargo.lock")).context("reading Cargo.lock")?;
-    let total = locked_packages(&String::from_utf8_lossy(&lock))?;
+    let table = parse_lock(&lock).map_err(|stale| {
+        anyhow::anyhow!(
+            Problem {
+                dir: rel.to_path_buf(),
+                stale
+            }
+            .advice(root)
+        )
+    })?;
+    let total = locked_packages(&table);
 
     eprintln!("[1/3] fetching {total} locked packages (cargo fetch, retried on network errors)");
     let fetch = cmd!(sh, "{cargo} fetch --locked --manifest-path {manifest_path}")
@@ -342,24 +392,24 @@ pub fn status(root: &Path, rel: &Path) -> Result<Manifest, Stale> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Stale::NoManifest),
         Err(e) => return Err(Stale::BadManifest(e.to_string())),
     };
-    let format = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| Stale::BadManifest(e.to_string()))?
-        .get("format")
-        .and_then(serde_json::Value::as_u64);
-    match format {
-        Some(f) if f == u64::from(FORMAT) => {}
+    let value = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| Stale::BadManifest(e.to_string()))?;
+    match value.get("format") {
+        Some(f) if f.as_u64() == Some(u64::from(FORMAT)) => {}
+        // Any other value, a number or not (`-1`, `"1"`), is a format this xtask does not know.
         Some(found) => {
             return Err(Stale::Format {
-                found: u32::try_from(found).unwrap_or(u32::MAX),
+                found: found.to_string(),
             });
         }
         None => return Err(Stale::BadManifest("no `format` field".into())),
     }
     let manifest: Manifest =
         serde_json::from_str(&text).map_err(|e| Stale::BadManifest(e.to_string()))?;
-    let lock = fs::read(root.join("Cargo.lock"))
-        .map_err(|e| Stale::BadManifest(format!("cannot read Cargo.lock to compare with: {e}")))?;
+    let lock = fs::read(root.join("Cargo.lock")).map_err(|e| Stale::NoLock(e.to_string()))?;
     if sha256_hex(&lock) != manifest.cargo_lock_sha256 {
+        // Parsed only when it changed: the one that was vendored parsed then.
+        parse_lock(&lock)?;
         return Err(Stale::LockChanged);
     }
     let (found_crates, found_bytes) =
@@ -391,23 +441,84 @@ pub fn require_fresh(root: &Path, dir: &Path) -> anyhow::Result<()> {
         .map_err(|stale| anyhow::anyhow!(Problem { dir: rel, stale }.advice(root)))
 }
 
+/// Cargo.lock as TOML, or why it is broken, in one line: where, and what (the toml crate's own
+/// text spans several lines).
+fn parse_lock(lock: &[u8]) -> Result<toml::Table, Stale> {
+    let text = std::str::from_utf8(lock)
+        .map_err(|e| Stale::BrokenLock(format!("not UTF-8 (byte {})", e.valid_up_to())))?;
+    text.parse::<toml::Table>().map_err(|error| {
+        let message = error.message().trim().to_owned();
+        Stale::BrokenLock(match error.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("not valid TOML at line {line}, column {column} ({message})")
+            }
+            None => format!("not valid TOML ({message})"),
+        })
+    })
+}
+
 /// `dir` relative to `root`; refused when outside it, since a tree outside the checkout would
-/// not move with it, nor be in a build context.
+/// not move with it, nor be in a build context. The workspace root itself is refused too (the
+/// tree would be the checkout), and so is a file. The check is made on the real paths as well,
+/// so a symlink inside the workspace that leads out of it is refused; the relative path given
+/// back is the lexical one, as the config names it.
 fn inside(root: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     let (root_n, dir_n) = (normalize(root), normalize(dir));
-    let rel = dir_n
-        .strip_prefix(&root_n)
-        .ok()
-        .filter(|rel| !rel.as_os_str().is_empty())
-        .with_context(|| {
-            format!(
-                "--dir {} is not inside the workspace {}: the vendor tree must move with the \
-                 checkout (and be in Docker's build context)",
-                dir.display(),
-                root.display()
-            )
-        })?;
+    let why = "the vendor tree must move with the checkout (and be in Docker's build context)";
+    let Ok(rel) = dir_n.strip_prefix(&root_n) else {
+        bail!(
+            "--dir {} is not inside the workspace {}: {why}",
+            dir_n.display(),
+            root_n.display()
+        );
+    };
+    ensure!(
+        !rel.as_os_str().is_empty(),
+        "--dir {} is the workspace root itself: give a subdirectory of it, such as {}",
+        dir_n.display(),
+        root_n.join("vendor").display()
+    );
+    ensure!(
+        !dir_n.exists() || dir_n.is_dir(),
+        "--dir {} is a file: give a directory to vendor into (it is made when missing)",
+        dir_n.display()
+    );
+    let (real_root, real_dir) = (real_path(&root_n), real_path(&dir_n));
+    ensure!(
+        real_dir.starts_with(&real_root) && real_dir != real_root,
+        "--dir {} leads to {} through a symlink, which is {}: {why}; give a real directory \
+         inside the workspace",
+        dir_n.display(),
+        real_dir.display(),
+        if real_dir == real_root {
+            "the workspace root itself"
+        } else {
+            "outside the workspace"
+        }
+    );
     Ok(rel.to_path_buf())
+}
+
+/// The path with every symlink resolved: the longest existing ancestor canonicalised, the rest
+/// (not made yet) appended as it is.
+fn real_path(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// `.` and `..` resolved without touching the file system (the directory may not exist yet).
@@ -433,18 +544,15 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 /// Packages in Cargo.lock that come from somewhere (a registry or git): what gets vendored.
-fn locked_packages(lock: &str) -> anyhow::Result<usize> {
-    let table: toml::Table = lock.parse().context("Cargo.lock is not valid TOML")?;
-    let packages = table
-        .get("package")
+fn locked_packages(lock: &toml::Table) -> usize {
+    lock.get("package")
         .and_then(toml::Value::as_array)
         .map_or(0, |packages| {
             packages
                 .iter()
                 .filter(|p| p.get("source").is_some())
                 .count()
-        });
-    Ok(packages)
+        })
 }
 
 /// The config `cargo vendor` printed, with the vendored-sources directory made relative to the
@@ -588,13 +696,91 @@ directory = "/abs/path/vendor"
             inside(root, Path::new("/w/cv/./third/../deps")).unwrap(),
             Path::new("deps")
         );
-        for outside in ["/w/other/vendor", "/w/cv/../vendor", "/w/cv"] {
+        for outside in ["/w/other/vendor", "/w/cv/../vendor"] {
             let err = inside(root, Path::new(outside)).unwrap_err().to_string();
             assert!(
                 err.contains("is not inside the workspace"),
                 "{outside}: {err}"
             );
         }
+        for itself in ["/w/cv", "/w/cv/vendor/.."] {
+            let err = inside(root, Path::new(itself)).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "--dir /w/cv is the workspace root itself: give a subdirectory of it, such as \
+                 /w/cv/vendor"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_or_a_symlink_out_of_the_workspace_is_not_a_vendor_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("ws");
+        let away = tmp.path().join("away");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(&away).unwrap();
+        fs::write(root.join("README.md"), "hello").unwrap();
+        let err = inside(&root, &root.join("README.md"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "README.md is a file: give a directory to vendor into (it is made when missing)"
+            ),
+            "{err}"
+        );
+
+        std::os::unix::fs::symlink(&away, root.join("vendor")).unwrap();
+        let err = inside(&root, &root.join("vendor")).unwrap_err().to_string();
+        assert!(
+            err.contains("through a symlink, which is outside the workspace"),
+            "{err}"
+        );
+        // Not made yet, below the link: still outside.
+        let err = inside(&root, &root.join("vendor/deeper"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside the workspace"), "{err}");
+
+        // A link that stays inside is fine, and keeps its lexical name.
+        fs::create_dir_all(root.join("deps")).unwrap();
+        std::os::unix::fs::symlink(root.join("deps"), root.join("linked")).unwrap();
+        assert_eq!(
+            inside(&root, &root.join("linked")).unwrap(),
+            Path::new("linked")
+        );
+    }
+
+    #[test]
+    fn a_manifest_in_an_unknown_format_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir_all(root.join("vendor")).unwrap();
+        fs::write(root.join("Cargo.lock"), "version = 4\n").unwrap();
+        for (json, found) in [
+            (r#"{"format": -1}"#, "-1"),
+            (r#"{"format": 2}"#, "2"),
+            (r#"{"format": "1"}"#, "\"1\""),
+        ] {
+            fs::write(root.join("vendor").join(MANIFEST), json).unwrap();
+            assert_eq!(
+                status(root, Path::new("vendor")),
+                Err(Stale::Format {
+                    found: found.to_owned()
+                })
+            );
+        }
+        let stale = status(root, Path::new("vendor")).unwrap_err();
+        assert_eq!(
+            stale.to_string(),
+            "was written in manifest format \"1\", which this xtask does not read (it writes format 1)"
+        );
+        fs::write(root.join("vendor").join(MANIFEST), "{}").unwrap();
+        assert_eq!(
+            status(root, Path::new("vendor")),
+            Err(Stale::BadManifest("no `format` field".into()))
+        );
     }
 
     #[test]
@@ -613,7 +799,13 @@ name = "itoa"
 version = "1.0.0"
 source = "registry+https://github.com/rust-lang/crates.io-index"
 "#;
-        assert_eq!(locked_packages(lock).unwrap(), 2);
+        assert_eq!(locked_packages(&parse_lock(lock.as_bytes()).unwrap()), 2);
+        assert_eq!(
+            parse_lock(b"version = 4\n\n[[package\nname = 1\n").unwrap_err(),
+            Stale::BrokenLock(
+                "not valid TOML at line 3, column 10 (unclosed array table, expected `]]`)".into()
+            )
+        );
     }
 
     #[test]
@@ -636,6 +828,24 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
             "deps/ is missing; run `cargo xtask vendor --manifest-path /tmp/copy/Cargo.toml \
              --dir /tmp/copy/deps`"
         );
+        // No `crates/../crates` in a command to copy.
+        assert_eq!(
+            elsewhere.advice(Path::new("/tmp/copy/crates/../crates/./x/..")),
+            "deps/ is missing; run `cargo xtask vendor --manifest-path \
+             /tmp/copy/crates/Cargo.toml --dir /tmp/copy/crates/deps`"
+        );
+        let broken = Problem {
+            dir: "vendor".into(),
+            stale: Stale::BrokenLock("not valid TOML at line 3, column 10 (…)".into()),
+        };
+        let advice = broken.advice(&root);
+        assert_eq!(
+            advice,
+            "Cargo.lock is broken: not valid TOML at line 3, column 10 (…); restore the \
+             committed one with `git checkout -- Cargo.lock` (or undo the edit), then run \
+             `cargo xtask vendor`"
+        );
+        assert!(!advice.contains("generate-lockfile"), "{advice}");
     }
 
     #[test]

@@ -382,3 +382,128 @@ fn a_vendor_dir_outside_the_workspace_is_refused() {
     assert!(stderr.contains("is not inside the workspace"), "{stderr}");
     assert!(!outside.exists());
 }
+
+#[test]
+fn a_broken_cargo_lock_is_named_as_such_with_git_advice() {
+    let project = Project::new();
+    let app = project.app();
+    project.vendor();
+    let lock = app.join("Cargo.lock");
+    let mut broken = fs::read_to_string(&lock).unwrap();
+    broken.push_str("\n[[package\nname = \"half an edit\"\n");
+    fs::write(&lock, broken).unwrap();
+
+    for args in [&["--check"][..], &[][..]] {
+        let out = project.xtask(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: Cargo.lock is broken: not valid TOML at line "),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("`git checkout -- {}`", lock.display())),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("stale"), "{stderr}");
+        assert!(!stderr.contains("generate-lockfile"), "{stderr}");
+        assert!(!stderr.contains("[1/3]"), "nothing was fetched");
+    }
+}
+
+#[test]
+fn dir_mistakes_are_refused_up_front_with_what_was_wrong() {
+    let project = Project::new();
+    let app = project.app();
+    fs::write(app.join("README.md"), "hello\n").unwrap();
+    let refused = |dir: &Path| {
+        let out = project.xtask(&["--check", "--dir", dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{}", dir.display());
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    };
+
+    let stderr = refused(&app);
+    assert!(
+        stderr.contains("is the workspace root itself: give a subdirectory of it"),
+        "{stderr}"
+    );
+    let stderr = refused(&app.join("README.md"));
+    assert!(stderr.contains("README.md is a file"), "{stderr}");
+
+    // A symlink inside the workspace that leads out of it.
+    let away = project.tmp.path().join("away");
+    fs::create_dir_all(&away).unwrap();
+    std::os::unix::fs::symlink(&away, app.join("linked")).unwrap();
+    let stderr = refused(&app.join("linked"));
+    assert!(
+        stderr.contains("through a symlink, which is outside the workspace"),
+        "{stderr}"
+    );
+    let out = project.xtask(&["--dir", app.join("linked").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fs::read_dir(&away).unwrap().count(), 0, "nothing vendored");
+}
+
+#[test]
+fn suggested_commands_show_resolved_paths() {
+    let project = Project::new();
+    let app = project.app();
+    let winding = app.join("../app/./pathdep/../Cargo.toml");
+    let out = Command::new(XTASK)
+        .args(["vendor", "--check", "--manifest-path"])
+        .arg(&winding)
+        .args(["--dir"])
+        .arg(app.join("pathdep/../deps"))
+        .env("CARGO_HOME", project.home())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: deps/ is missing; run `cargo xtask vendor --manifest-path {} --dir {}`",
+            app.join("Cargo.toml").display(),
+            app.join("deps").display()
+        )
+    );
+}
+
+/// What `--check` does not see, as docs/OFFLINE.md says: an edit that keeps every size. Cargo
+/// catches it when it builds, against the crate's .cargo-checksum.json.
+#[test]
+fn a_same_size_edit_passes_check_and_cargo_refuses_it_at_build_time() {
+    let project = Project::new();
+    let app = project.app();
+    project.vendor();
+    let source = app.join("vendor/gitdep-0.1.0/src/lib.rs");
+    let before = fs::read_to_string(&source).unwrap();
+    let edited = before.replace("from git", "from gut");
+    assert_eq!(edited.len(), before.len());
+    fs::write(&source, edited).unwrap();
+
+    let check = project.xtask(&["--check"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    let build = project
+        .cargo(&app)
+        .args([
+            "build",
+            "--offline",
+            "--locked",
+            "--config",
+            ".cargo/vendor-config.toml",
+        ])
+        .env("CARGO_TARGET_DIR", app.join("target"))
+        .output()
+        .unwrap();
+    assert!(!build.status.success(), "cargo built an edited crate");
+    let stderr = text(&build.stderr);
+    assert!(
+        stderr.contains("the listed checksum of") && stderr.contains("has changed"),
+        "{stderr}"
+    );
+}
