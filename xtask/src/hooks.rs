@@ -87,6 +87,10 @@ impl Hooks {
         let shown = dir.display();
         match self.action {
             Action::Install => match install(&dir)? {
+                Installed::Fresh if exists(&dir.join(KEPT)) => println!(
+                    "installed the pre-commit hook in {shown}; {KEPT}, kept by an earlier \
+                     install, is beside it and runs first"
+                ),
                 Installed::Fresh => println!("installed the pre-commit hook in {shown}"),
                 Installed::KeptExisting => println!(
                     "installed the pre-commit hook in {shown}; the hook that was there is kept \
@@ -111,15 +115,26 @@ impl Hooks {
                      {MARKER:?}); left it alone"
                 ),
             },
+            // Each line says what `install` and `uninstall` would really do from here.
             Action::Status => match state(&dir)? {
-                State::Absent => println!("no pre-commit hook in {shown}"),
+                State::Absent { kept: false } => println!("no pre-commit hook in {shown}"),
+                State::Absent { kept: true } => println!(
+                    "no pre-commit hook in {shown}, but {KEPT} (kept by an earlier install) is \
+                     there: `cargo xtask hooks install` puts ours in and runs it first; \
+                     `cargo xtask hooks uninstall` renames it back to {HOOK}"
+                ),
                 State::Ours { kept: false } => println!("installed in {shown}"),
                 State::Ours { kept: true } => {
                     println!("installed in {shown}; runs {KEPT} first")
                 }
-                State::Foreign => println!(
+                State::Foreign { kept: false } => println!(
                     "{shown}/{HOOK} is someone else's hook; `cargo xtask hooks install` keeps it \
                      and runs it first"
+                ),
+                State::Foreign { kept: true } => println!(
+                    "{shown}/{HOOK} is someone else's hook, and {KEPT} (kept by an earlier \
+                     install) is beside it: `cargo xtask hooks install` will not choose between \
+                     the two; move one of them away first"
                 ),
             },
         }
@@ -131,30 +146,83 @@ impl Hooks {
 /// xtask checkout, so `cargo xtask hooks` works in whichever clone it is run.
 fn hooks_dir(sh: &Shell) -> anyhow::Result<PathBuf> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
-    let _in_cwd = sh.push_dir(&cwd);
     // git prints the path relative to the directory it ran in, or absolute (core.hooksPath).
-    let out = cmd!(sh, "git rev-parse --git-path hooks")
-        .quiet()
-        .read()
-        .with_context(|| {
-            format!(
-                "{} is not inside a git repository: run `cargo xtask hooks` from a clone",
-                cwd.display()
-            )
-        })?;
-    Ok(cwd.join(out.trim()))
+    let out = git_query(sh, &["rev-parse", "--git-path", "hooks"], "hooks")?;
+    let dir = cwd.join(out);
+    if dir.exists() && !dir.is_dir() {
+        let configured = git_query(sh, &["config", "--get", "core.hooksPath"], "hooks").is_ok();
+        if configured {
+            bail!(
+                "core.hooksPath names {}, which is a file, not a directory: point it at a \
+                 directory (`git config core.hooksPath .githooks`) or unset it (`git config \
+                 --unset core.hooksPath`)",
+                dir.display()
+            );
+        }
+        bail!(
+            "the hooks directory {} is a file, not a directory: move the file away",
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
 
-/// What is at `pre-commit` now.
+/// A read-only git query (`git ARGS`) in the process's working directory, its output trimmed.
+/// A failure is one line: outside a repository it says so and what to do, otherwise it gives
+/// git's own message without its `fatal:` prefix (and no exit-code line of the runner's).
+/// `command` is the xtask command named in the advice.
+pub fn git_query(sh: &Shell, args: &[&str], command: &str) -> anyhow::Result<String> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let _in_cwd = sh.push_dir(&cwd);
+    let out = cmd!(sh, "git {args...}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run git: is it installed and on PATH?")?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr
+        .lines()
+        .map(|l| l.trim().trim_start_matches("fatal:").trim())
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if message.starts_with("not a git repository") {
+        bail!(
+            "{} is not inside a git repository: run `cargo xtask {command}` in your checkout",
+            cwd.display()
+        );
+    }
+    if message.is_empty() {
+        bail!(
+            "`git {}` failed in {} ({})",
+            args.join(" "),
+            cwd.display(),
+            out.status
+        );
+    }
+    bail!(
+        "`git {}` failed in {}: {message}",
+        args.join(" "),
+        cwd.display()
+    )
+}
+
+/// What is at `pre-commit` now; `kept` when a hook kept by an earlier install waits beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Absent,
-    /// Ours; `kept` when a previous hook waits beside it.
+    Absent {
+        kept: bool,
+    },
+    /// Ours.
     Ours {
         kept: bool,
     },
     /// Anything else: a script of the user's or another tool's, a symlink, even a dangling one.
-    Foreign,
+    Foreign {
+        kept: bool,
+    },
 }
 
 fn exists(path: &Path) -> bool {
@@ -171,14 +239,13 @@ fn is_ours(path: &Path) -> bool {
 
 fn state(dir: &Path) -> anyhow::Result<State> {
     let hook = dir.join(HOOK);
+    let kept = exists(&dir.join(KEPT));
     Ok(if is_ours(&hook) {
-        State::Ours {
-            kept: exists(&dir.join(KEPT)),
-        }
+        State::Ours { kept }
     } else if exists(&hook) {
-        State::Foreign
+        State::Foreign { kept }
     } else {
-        State::Absent
+        State::Absent { kept }
     })
 }
 
@@ -204,8 +271,8 @@ pub fn install(dir: &Path) -> anyhow::Result<Installed> {
             }
             Installed::Updated
         }
-        State::Foreign => {
-            if exists(&kept) {
+        State::Foreign { kept: has_kept } => {
+            if has_kept {
                 bail!(
                     "both {} and {} exist, and neither is our hook: move one of them away, then \
                      run `cargo xtask hooks install` again",
@@ -222,7 +289,7 @@ pub fn install(dir: &Path) -> anyhow::Result<Installed> {
             })?;
             Installed::KeptExisting
         }
-        State::Absent => {
+        State::Absent { .. } => {
             // core.hooksPath may name a directory that does not exist yet.
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             Installed::Fresh
@@ -264,15 +331,15 @@ pub fn uninstall(dir: &Path) -> anyhow::Result<Uninstalled> {
             }
         }
         // Ours was deleted by hand: the kept hook still belongs back in place.
-        State::Absent if exists(&kept) => {}
-        State::Absent => return Ok(Uninstalled::NotInstalled),
-        State::Foreign if exists(&kept) => bail!(
+        State::Absent { kept: true } => {}
+        State::Absent { kept: false } => return Ok(Uninstalled::NotInstalled),
+        State::Foreign { kept: true } => bail!(
             "{} is no longer our hook, and the hook kept from before waits at {}: decide which \
              one to keep and rename it to {HOOK}",
             hook.display(),
             kept.display()
         ),
-        State::Foreign => return Ok(Uninstalled::Foreign),
+        State::Foreign { kept: false } => return Ok(Uninstalled::Foreign),
     }
     match fs::rename(&kept, &hook) {
         Ok(()) => Ok(Uninstalled::Restored),

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
+use crate::hooks::git_query;
 use crate::scan::{
     self, Check, Outcome, Severity, compose, deps, dockerfile, report::Report, tools,
 };
@@ -198,17 +199,7 @@ impl Precommit {
 
 /// The top of the work tree the process runs in.
 fn repo_root(sh: &Shell) -> anyhow::Result<PathBuf> {
-    let cwd = std::env::current_dir().context("reading the current directory")?;
-    let _in_cwd = sh.push_dir(&cwd);
-    let top = cmd!(sh, "git rev-parse --show-toplevel")
-        .quiet()
-        .read()
-        .with_context(|| {
-            format!(
-                "{} is not inside a git work tree: run `cargo xtask precommit` from a clone",
-                cwd.display()
-            )
-        })?;
+    let top = git_query(sh, &["rev-parse", "--show-toplevel"], "precommit")?;
     Ok(PathBuf::from(top))
 }
 

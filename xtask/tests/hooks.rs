@@ -515,3 +515,117 @@ fn an_unknown_step_in_a_skip_list_is_a_usage_error() {
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("'lint'"), "{output}");
 }
+
+fn xtask_in(repo: &Repo, dir: &Path, args: &[&str]) -> Output {
+    repo.command(env!("CARGO_BIN_EXE_xtask"), dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// An old kept hook plus someone else's current one: `install` refuses to choose, and `status`
+/// says exactly that instead of promising to keep the current one.
+#[test]
+fn status_tells_the_truth_when_install_would_refuse() {
+    let repo = Repo::new();
+    let hooks = repo.hooks_dir();
+    fs::write(
+        hooks.join("pre-commit.before-cv-xtask"),
+        "#!/bin/sh\necho old\n",
+    )
+    .unwrap();
+    fs::write(hooks.join("pre-commit"), "#!/bin/sh\necho current\n").unwrap();
+    let before = snapshot(&hooks);
+
+    let status = xtask_in(&repo, repo.path(), &["hooks", "status"]);
+    let said = text(&status);
+    assert!(status.status.success(), "{said}");
+    assert!(!said.contains("keeps it and runs it first"), "{said}");
+    assert!(said.contains("will not choose between the two"), "{said}");
+
+    let install = xtask_in(&repo, repo.path(), &["hooks", "install"]);
+    assert_eq!(install.status.code(), Some(1), "{}", text(&install));
+    assert!(
+        text(&install).contains("move one of them away"),
+        "{}",
+        text(&install)
+    );
+    assert_eq!(snapshot(&hooks), before, "neither hook was touched");
+
+    // Only the kept one: status says install runs it and uninstall puts it back, as they do.
+    fs::remove_file(hooks.join("pre-commit")).unwrap();
+    let said = text(&xtask_in(&repo, repo.path(), &["hooks", "status"]));
+    assert!(
+        said.contains("`cargo xtask hooks install` puts ours in and runs it first"),
+        "{said}"
+    );
+    let out = repo.ok_xtask(&["hooks", "install"]);
+    assert!(out.contains("kept by an earlier install"), "{out}");
+    let out = repo.ok_xtask(&["hooks", "uninstall"]);
+    assert!(
+        out.contains("put back the hook that was there before"),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_to_string(hooks.join("pre-commit")).unwrap(),
+        "#!/bin/sh\necho old\n"
+    );
+}
+
+#[test]
+fn core_hooks_path_naming_a_file_is_said_plainly() {
+    let repo = Repo::new();
+    repo.write("hooks-file", "not a directory\n");
+    repo.ok_git(&["config", "core.hooksPath", "hooks-file"]);
+    for action in ["install", "status", "uninstall"] {
+        let out = xtask_in(&repo, repo.path(), &["hooks", action]);
+        assert_eq!(out.status.code(), Some(1), "{action}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: core.hooksPath names {}, which is a file, not a directory",
+                repo.path().join("hooks-file").display()
+            )),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(repo.path().join("hooks-file")).unwrap(),
+        "not a directory\n"
+    );
+}
+
+#[test]
+fn outside_a_repository_the_error_is_one_clean_line() {
+    let repo = Repo::new();
+    let outside = tempfile::Builder::new()
+        .prefix("cv-test-hooks-norepo-")
+        .tempdir()
+        .unwrap();
+    for (args, command) in [
+        (&["hooks", "status"][..], "hooks"),
+        (&["hooks", "install"][..], "hooks"),
+        (&["precommit"][..], "precommit"),
+    ] {
+        let out = repo
+            .command(env!("CARGO_BIN_EXE_xtask"), outside.path())
+            // No repository above the temporary directory counts, whatever the machine has.
+            .env("GIT_CEILING_DIRECTORIES", outside.path().parent().unwrap())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            stderr,
+            format!(
+                "error: {} is not inside a git repository: run `cargo xtask {command}` in your \
+                 checkout\n",
+                outside.path().display()
+            ),
+            "{args:?}"
+        );
+    }
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+}

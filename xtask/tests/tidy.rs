@@ -55,3 +55,32 @@ fn wrapper_scripts_stay_one_line() {
         );
     }
 }
+
+/// Every `docs/NAME.md` that xtask's help texts, messages or the installed hook script name
+/// exists: a pointer to a missing page is worse than none.
+#[test]
+fn docs_named_by_xtask_exist() {
+    let mut missing = Vec::new();
+    let mut todo = vec![root().join("xtask/src")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for (at, _) in text.match_indices("docs/") {
+                let name: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "/_.-".contains(*c))
+                    .collect();
+                let name = name.trim_end_matches('.');
+                if name.ends_with(".md") && !root().join(name).is_file() {
+                    missing.push(format!("{} names {name}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
