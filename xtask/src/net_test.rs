@@ -21,7 +21,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use xshell::Shell;
 
@@ -35,13 +35,14 @@ pub struct NetTest {
     #[arg(long)]
     pub json: bool,
 
-    /// Host to reach: HOST:PORT (HTTPS), http://HOST:PORT/PATH or tcp://HOST:PORT; repeatable
+    /// Host to reach: HOST[:PORT] (HTTPS, port 443 if none), http://HOST[:PORT]/PATH or tcp://HOST:PORT; repeatable
     /// [default: the cargo registries from cargo's config, registry-1.docker.io:443, github.com:443]
     #[arg(
         long = "target",
-        value_name = "HOST:PORT",
+        value_name = "HOST[:PORT]",
         env = "CV_NET_TEST_TARGETS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = TargetParser
     )]
     pub targets: Vec<Target>,
 
@@ -73,7 +74,8 @@ pub struct NetTest {
         long,
         value_name = "[V6]:PORT",
         env = "CV_NET_TEST_IPV6_PROBE",
-        default_value = "[2606:4700:4700::1111]:53"
+        default_value = "[2606:4700:4700::1111]:53",
+        value_parser = parse_ipv6_probe
     )]
     pub ipv6_probe: SocketAddr,
 
@@ -130,6 +132,34 @@ fn utf8_vars() -> BTreeMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
+}
+
+/// The IPv6 check's probe: an IPv6 address, or the check would report an IPv4 route as IPv6.
+fn parse_ipv6_probe(s: &str) -> Result<SocketAddr, String> {
+    match s.parse::<SocketAddr>() {
+        Ok(addr @ SocketAddr::V6(_)) => Ok(addr),
+        Ok(SocketAddr::V4(_)) => Err(format!(
+            "{s} is an IPv4 address; the IPv6 check needs an IPv6 one, e.g. \
+             [2606:4700:4700::1111]:53"
+        )),
+        Err(_) => Err(format!(
+            "{s:?} is not [IPV6]:PORT, e.g. [2606:4700:4700::1111]:53"
+        )),
+    }
+}
+
+/// A duration as people read it: seconds from one second up, milliseconds below (a timeout of
+/// 0.001 s is not "0.0 s").
+fn duration_text(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    let ms = secs * 1000.0;
+    if secs >= 1.0 {
+        format!("{secs:.1} s")
+    } else if ms >= 1.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.3} ms")
+    }
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -216,14 +246,21 @@ impl FromStr for Target {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let shown = mask_userinfo(s);
         let bad = |why: &str| {
-            format!("target {s:?} {why}; write HOST:PORT, http://HOST:PORT/PATH or tcp://HOST:PORT")
+            format!(
+                "target {shown:?} {why}; write HOST[:PORT], http://HOST[:PORT]/PATH or \
+                 tcp://HOST:PORT"
+            )
         };
         let with_scheme = if s.contains("://") {
             s.to_owned()
         } else {
             format!("https://{s}")
         };
+        if let Some(hint) = unbracketed_ipv6(&with_scheme) {
+            return Err(bad(&hint));
+        }
         let url = url::Url::parse(&with_scheme).map_err(|e| bad(&format!("is not valid ({e})")))?;
         let scheme = match url.scheme() {
             "https" => Scheme::Https,
@@ -242,9 +279,12 @@ impl FromStr for Target {
         if host.len() > 253 {
             return Err(bad("has a host name longer than 253 characters"));
         }
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| bad("has no port"))?;
+        if host.parse::<IpAddr>().is_err() {
+            check_host_name(&host).map_err(|why| bad(&why))?;
+        }
+        let port = url.port_or_known_default().ok_or_else(|| {
+            bad("has no port (tcp:// has no default port; HOST alone is HTTPS on port 443)")
+        })?;
         if port == 0 {
             return Err(bad("has port 0, which nothing listens on"));
         }
@@ -266,6 +306,100 @@ impl FromStr for Target {
     }
 }
 
+/// Parses `--target` as [`Target::from_str`] does, and refuses without repeating the raw value:
+/// clap's own "invalid value '…'" prefix would print a `user:password@` the refusal masks.
+#[derive(Debug, Clone, Copy)]
+struct TargetParser;
+
+impl clap::builder::TypedValueParser for TargetParser {
+    type Value = Target;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Target, clap::Error> {
+        let refuse = |why: String| {
+            let flag = arg.map_or_else(|| "--target".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{flag}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("a target is not UTF-8".to_owned()))?;
+        text.parse().map_err(refuse)
+    }
+}
+
+/// `s` with any `user:password@` replaced by `***@`: refusals echo what was given, and a
+/// password must not reach a terminal or a CI log. Everything up to the last `@` goes, so a
+/// password holding `/` or `@` is masked too.
+fn mask_userinfo(s: &str) -> String {
+    let (scheme, rest) = match s.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), s),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => s.to_owned(),
+    }
+}
+
+/// Why an authority with an IPv6 address but no brackets (`::1:80`) is refused, with the form
+/// to write; the url crate only says "empty host".
+fn unbracketed_ipv6(with_scheme: &str) -> Option<String> {
+    let rest = with_scheme
+        .split_once("://")
+        .map_or(with_scheme, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    if host_port.starts_with('[') || host_port.matches(':').count() < 2 {
+        return None;
+    }
+    let example = match host_port.rsplit_once(':') {
+        Some((addr, port)) if addr.parse::<Ipv6Addr>().is_ok() && port.parse::<u16>().is_ok() => {
+            format!("[{addr}]:{port}")
+        }
+        _ => "[ADDRESS]:PORT".to_owned(),
+    };
+    Some(format!(
+        "has an IPv6 address without brackets: write {example}"
+    ))
+}
+
+/// A host name in the shape DNS allows: labels of 1 to 63 letters, digits, `-` or `_` (a final
+/// dot, as in a fully qualified name, is allowed). A name that cannot exist would otherwise only
+/// fail its lookup, as a warning that hides the typo.
+fn check_host_name(host: &str) -> Result<(), String> {
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    for label in labels.split('.') {
+        if label.is_empty() {
+            return Err(format!(
+                "has an empty label in the host name {host:?} (two dots in a row, or a leading dot)"
+            ));
+        }
+        if label.len() > 63 {
+            return Err(format!(
+                "has a label of {} characters in its host name; DNS allows at most 63",
+                label.len()
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(format!(
+                "has {c:?} in the host name {host:?}; a DNS name holds letters, digits, '-' and '_'"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A DNS server queried directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DnsServer(pub SocketAddr);
@@ -275,6 +409,12 @@ impl FromStr for DnsServer {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Ok(addr) = s.parse::<SocketAddr>() {
+            if addr.port() == 0 {
+                return Err(format!(
+                    "DNS server {s:?} has port 0, which nothing listens on; leave the port out \
+                     for 53"
+                ));
+            }
             return Ok(DnsServer(addr));
         }
         if let Ok(ip) = s
@@ -609,11 +749,11 @@ impl fmt::Display for Preflight {
         let plan = &self.0;
         write!(
             f,
-            "before the build: cargo xtask net-test ({} targets, {} DNS servers, {:.0} s timeout; \
+            "before the build: cargo xtask net-test ({} targets, {} DNS servers, {} timeout; \
              CV_NET_TEST_* settings); a fatal row stops the build",
             plan.targets.len(),
             plan.dns.len(),
-            plan.timeout.as_secs_f64()
+            duration_text(plan.timeout)
         )
     }
 }
@@ -644,10 +784,17 @@ impl fmt::Display for Plan {
         }
         let dns: Vec<String> = self.dns.iter().map(ToString::to_string).collect();
         writeln!(f, "dns servers: {}", dns.join(", "))?;
-        writeln!(f, "timeout per step: {:.1} s", self.timeout.as_secs_f64())?;
+        writeln!(f, "timeout per step: {}", duration_text(self.timeout))?;
         writeln!(f, "ipv6 route probe: {} (nothing is sent)", self.ipv6_probe)?;
         if !self.skip.is_empty() {
-            writeln!(f, "skipped: {:?}", self.skip)?;
+            // The names as --skip takes them, not the enum's.
+            let names: Vec<String> = self
+                .skip
+                .iter()
+                .filter_map(|a| a.to_possible_value())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            writeln!(f, "skipped: {}", names.join(", "))?;
         }
         Ok(())
     }
@@ -695,7 +842,11 @@ impl Plan {
                     .map(|t| {
                         let tls = tls.clone();
                         scope.spawn(move || {
-                            probe_target(t, self.proxies.proxy_for(t), &tls, self.timeout)
+                            let route = Route {
+                                proxy: self.proxies.proxy_for(t),
+                                bypassed: self.proxies.bypassed(t),
+                            };
+                            probe_target(t, &route, &tls, self.timeout)
                         })
                     })
                     .collect()
@@ -802,7 +953,7 @@ fn system_lookup(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketA
     match rx.recv_timeout(timeout) {
         Ok(Ok(addrs)) if addrs.is_empty() => Err("no address".to_owned()),
         Ok(result) => result,
-        Err(_) => Err(format!("no answer within {:.1} s", timeout.as_secs_f64())),
+        Err(_) => Err(format!("no answer within {}", duration_text(timeout))),
     }
 }
 
@@ -868,7 +1019,7 @@ fn dns_query(server: SocketAddr, name: &str, timeout: Duration) -> Result<Vec<Ip
     loop {
         let len = socket.recv(&mut buf).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                format!("no answer within {:.1} s", timeout.as_secs_f64())
+                format!("no answer within {}", duration_text(timeout))
             }
             _ => e.to_string(),
         })?;
@@ -944,13 +1095,60 @@ fn tls_config() -> (Arc<rustls::ClientConfig>, Row) {
     (Arc::new(config), row)
 }
 
+/// How a target is reached: through `proxy`, or direct — and then `bypassed` names the proxy
+/// variable that no_proxy stepped past, if any (so a hint does not say to set it).
+struct Route<'a> {
+    proxy: Option<&'a Proxy>,
+    bypassed: Option<&'a str>,
+}
+
+/// What to do when the TCP connection failed; `addrs` are those dialled (the proxy's, through
+/// one).
+fn connect_hint(target: &Target, route: &Route<'_>, addrs: &[SocketAddr]) -> String {
+    if let Some(p) = route.proxy {
+        // The proxy is what failed: setting a proxy variable is not the fix.
+        return format!(
+            "the proxy {} (from {}) does not accept connections: fix the address in {} or \
+             unset it",
+            p.masked, p.source, p.source
+        );
+    }
+    if !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()) {
+        return format!(
+            "nothing is listening at {} on this machine (a loopback address): start the service, \
+             or check the port",
+            target.authority()
+        );
+    }
+    let var = match target.scheme {
+        // tcp:// targets are dialled directly: a proxy variable would not change that.
+        Scheme::Tcp => {
+            return "a firewall, a dead host or nothing listening on that port".to_owned();
+        }
+        Scheme::Https => "HTTPS_PROXY",
+        Scheme::Http => "HTTP_PROXY",
+    };
+    match route.bypassed {
+        Some(set) => format!(
+            "a firewall or a dead host: builds that fetch from here will fail; no_proxy sends \
+             this host direct, past the proxy in {set}: take it out of no_proxy if it must go \
+             through the proxy"
+        ),
+        None => format!(
+            "a firewall or a dead host: builds that fetch from here will fail; if the network \
+             needs a proxy, set {var}"
+        ),
+    }
+}
+
 /// DNS (system resolver), TCP and, for HTTP(S) targets, a request — for one target.
 fn probe_target(
     target: &Target,
-    proxy: Option<&Proxy>,
+    route: &Route<'_>,
     tls: &Arc<rustls::ClientConfig>,
     timeout: Duration,
 ) -> Vec<Row> {
+    let proxy = route.proxy;
     let mut rows = Vec::new();
     let subject = target.to_string();
     let failed = Row::failed(target.required);
@@ -1050,12 +1248,7 @@ fn probe_target(
         Err(why) => {
             let row = Row::new(Kind::Tcp, subject.clone(), failed, format!("{why}{via}"))
                 .time("connect", took)
-                .hint(if request_kind.is_some() {
-                    "a firewall or a dead host: builds that fetch from here will fail; if the network needs a proxy, set HTTPS_PROXY"
-                } else {
-                    // tcp:// targets are dialled directly: a proxy variable would not change that.
-                    "a firewall, a dead host or nothing listening on that port"
-                });
+                .hint(connect_hint(target, route, &addrs));
             progress(&row);
             rows.push(row);
             if let Some(kind) = request_kind {
@@ -1156,28 +1349,31 @@ fn request(
         match status {
             Ok(200) => {}
             Ok(code) => {
+                let source = &proxy.source;
                 let hint = match code {
-                    407 => {
-                        "the proxy wants credentials: put them in HTTPS_PROXY (http://USER:PASSWORD@HOST:PORT)"
-                    }
-                    403 => {
-                        "the proxy does not allow this host: ask for it to be allowed, or use a mirror it allows"
-                    }
-                    _ => {
-                        "the proxy cannot tunnel to this host (CONNECT); check that HTTPS_PROXY names an HTTP proxy that allows it"
-                    }
+                    407 => format!(
+                        "the proxy wants credentials: put them in {source} \
+                         (http://USER:PASSWORD@HOST:PORT)"
+                    ),
+                    403 => "the proxy does not allow this host: ask for it to be allowed, or use \
+                            a mirror it allows"
+                        .to_owned(),
+                    _ => format!(
+                        "the proxy cannot tunnel to this host (CONNECT); check that {source} names \
+                         an HTTP proxy that allows it"
+                    ),
                 };
                 return Err(fail(
                     &timings,
                     format!("the proxy refused the tunnel: HTTP {code}"),
-                    hint,
+                    &hint,
                 ));
             }
             Err(why) => {
                 return Err(fail(
                     &timings,
                     format!("proxy tunnel failed: {why}"),
-                    "check the proxy named in HTTPS_PROXY",
+                    &format!("check the proxy named in {}", proxy.source),
                 ));
             }
         }
@@ -1510,21 +1706,35 @@ impl ProxyEnv {
         }
     }
 
-    /// The proxy a fetch of this target goes through, if any (NO_PROXY honoured).
-    fn proxy_for(&self, target: &Target) -> Option<&Proxy> {
-        let proxy = match target.scheme {
+    /// The proxy set for this target's scheme, NO_PROXY not considered.
+    fn scheme_proxy(&self, target: &Target) -> Option<&Proxy> {
+        match target.scheme {
             Scheme::Https => self.https.as_ref(),
             Scheme::Http => self.http.as_ref(),
             Scheme::Tcp => None,
         }?
         .as_ref()
-        .ok()?;
-        let host = target.host.to_ascii_lowercase();
-        let bypass = self
-            .no_proxy
+        .ok()
+    }
+
+    fn no_proxy_matches(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.no_proxy
             .iter()
-            .any(|e| e == "*" || host == *e || host.ends_with(&format!(".{e}")));
-        (!bypass).then_some(proxy)
+            .any(|e| e == "*" || host == *e || host.ends_with(&format!(".{e}")))
+    }
+
+    /// The proxy a fetch of this target goes through, if any (NO_PROXY honoured).
+    fn proxy_for(&self, target: &Target) -> Option<&Proxy> {
+        let proxy = self.scheme_proxy(target)?;
+        (!self.no_proxy_matches(&target.host)).then_some(proxy)
+    }
+
+    /// The variable of the proxy NO_PROXY sends this target past, if one is set.
+    fn bypassed(&self, target: &Target) -> Option<&str> {
+        let proxy = self.scheme_proxy(target)?;
+        self.no_proxy_matches(&target.host)
+            .then_some(proxy.source.as_str())
     }
 
     /// One row per set variable; each named proxy must accept a TCP connection.
@@ -1547,6 +1757,9 @@ impl ProxyEnv {
             progress(&row);
             return vec![row];
         }
+        // With `no_proxy=*` every connection goes direct (curl, and so cargo, honour it for
+        // http.proxy too): a broken proxy then stops nothing, and is only worth a warning.
+        let unused = self.no_proxy.iter().any(|e| e == "*");
         for (name, value) in candidates {
             let row = if name.eq_ignore_ascii_case("no_proxy") {
                 Row::new(
@@ -1582,6 +1795,23 @@ impl ProxyEnv {
                         .time("connect", took)
                     }
                 }
+            };
+            let row = if unused && row.status == Status::Fail {
+                Row {
+                    status: Status::Warn,
+                    detail: format!(
+                        "{} (unused: no_proxy=* sends every connection direct)",
+                        row.detail
+                    ),
+                    hint: Some(
+                        "nothing goes through it while no_proxy is *: fix or unset it before \
+                         narrowing no_proxy"
+                            .to_owned(),
+                    ),
+                    ..row
+                }
+            } else {
+                row
             };
             progress(&row);
             rows.push(row);
@@ -2013,6 +2243,123 @@ mod tests {
     }
 
     #[test]
+    fn host_names_are_checked_and_ipv6_needs_brackets() {
+        assert!(check_host_name("index.crates.io").is_ok());
+        assert!(
+            check_host_name("index.crates.io.").is_ok(),
+            "a fully qualified name"
+        );
+        assert!(check_host_name("_dmarc.x-y.example").is_ok());
+        assert!(check_host_name("a..b").unwrap_err().contains("empty label"));
+        assert!(check_host_name(".a").unwrap_err().contains("empty label"));
+        let long = format!("{}.example", "a".repeat(64));
+        assert!(
+            check_host_name(&long)
+                .unwrap_err()
+                .contains("64 characters")
+        );
+        assert!(check_host_name(&format!("{}.example", "a".repeat(63))).is_ok());
+        assert!(check_host_name("a b").unwrap_err().contains("' '"));
+        assert_eq!(
+            unbracketed_ipv6("https://::1:80").as_deref(),
+            Some("has an IPv6 address without brackets: write [::1]:80")
+        );
+        assert_eq!(
+            unbracketed_ipv6("tcp://fe80::x:y").as_deref(),
+            Some("has an IPv6 address without brackets: write [ADDRESS]:PORT")
+        );
+        assert_eq!(unbracketed_ipv6("tcp://[::1]:80"), None);
+        assert_eq!(unbracketed_ipv6("https://host:443/a:b:c"), None);
+    }
+
+    #[test]
+    fn passwords_in_targets_are_masked() {
+        assert_eq!(mask_userinfo("https://u:p@h:1/x"), "https://***@h:1/x");
+        assert_eq!(mask_userinfo("u:p/q@h:1"), "***@h:1");
+        assert_eq!(mask_userinfo("h:1"), "h:1");
+        let err = "http://u:secret@h:1".parse::<Target>().unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn the_ipv6_probe_must_be_ipv6_and_durations_read_well() {
+        assert!(parse_ipv6_probe("[::1]:53").is_ok());
+        assert!(
+            parse_ipv6_probe("127.0.0.1:53")
+                .unwrap_err()
+                .contains("IPv4")
+        );
+        assert!(parse_ipv6_probe("::1").is_err());
+        assert_eq!(duration_text(Duration::from_secs(5)), "5.0 s");
+        assert_eq!(duration_text(Duration::from_millis(900)), "900 ms");
+        assert_eq!(duration_text(Duration::from_secs_f64(0.001)), "1 ms");
+        assert_eq!(duration_text(Duration::from_micros(250)), "0.250 ms");
+    }
+
+    #[test]
+    fn connect_hints_fit_the_route() {
+        let https: Target = "crates.example:443".parse().unwrap();
+        let public = [SocketAddr::from(([192, 0, 2, 1], 443))];
+        let direct = Route {
+            proxy: None,
+            bypassed: None,
+        };
+        assert!(connect_hint(&https, &direct, &public).ends_with("set HTTPS_PROXY"));
+        let http: Target = "http://crates.example/".parse().unwrap();
+        assert!(connect_hint(&http, &direct, &public).ends_with("set HTTP_PROXY"));
+        let bypassed = Route {
+            proxy: None,
+            bypassed: Some("HTTPS_PROXY"),
+        };
+        let hint = connect_hint(&https, &bypassed, &public);
+        assert!(hint.contains("no_proxy sends this host direct"), "{hint}");
+        assert!(!hint.contains("set HTTPS_PROXY"), "{hint}");
+        let proxy = Proxy::parse("https_proxy", "http://u:pw@proxy.corp:3128").unwrap();
+        let via = Route {
+            proxy: Some(&proxy),
+            bypassed: None,
+        };
+        let hint = connect_hint(&https, &via, &public);
+        assert!(
+            hint.starts_with("the proxy http://***@proxy.corp:3128 (from https_proxy)"),
+            "{hint}"
+        );
+        let tcp: Target = "tcp://crates.example:22".parse().unwrap();
+        assert!(!connect_hint(&tcp, &direct, &public).contains("PROXY"));
+    }
+
+    /// A name the system resolver refuses: a label over 63 bytes, which glibc refuses before
+    /// sending any query (checked with strace). `--target` refuses it up front, so only a target
+    /// made here reaches the lookup.
+    #[test]
+    fn a_failed_system_lookup_is_fatal_for_a_required_target_and_skips_the_rest() {
+        let bad_host = format!("{}.example", "a".repeat(64));
+        let target = Target::new(Scheme::Https, &bad_host, 443, true, "test");
+        let (tls, _) = tls_config();
+        let direct = Route {
+            proxy: None,
+            bypassed: None,
+        };
+        let rows = probe_target(&target, &direct, &tls, Duration::from_secs(2));
+        let summary: Vec<(Kind, Status)> = rows.iter().map(|r| (r.check, r.status)).collect();
+        assert_eq!(
+            summary,
+            [
+                (Kind::DnsSystem, Status::Fail),
+                (Kind::Tcp, Status::Skip),
+                (Kind::Https, Status::Skip),
+            ]
+        );
+        assert!(
+            rows[0].detail.starts_with("lookup failed: "),
+            "{}",
+            rows[0].detail
+        );
+        assert!(rows[0].timings_ms.contains_key("resolve"));
+        assert!(!Report::new(rows).can_build);
+    }
+
+    #[test]
     fn dns_servers_parse() {
         assert_eq!(
             "1.1.1.1".parse::<DnsServer>().unwrap().0,
@@ -2027,6 +2374,12 @@ mod tests {
             "[::1]:53".parse().unwrap()
         );
         assert!("dns.google".parse::<DnsServer>().is_err());
+        assert!(
+            "127.0.0.1:0"
+                .parse::<DnsServer>()
+                .unwrap_err()
+                .contains("port 0")
+        );
     }
 
     #[test]
