@@ -430,6 +430,8 @@ fn docker_lint(sh: &Shell, root: &Path, source: Source) -> anyhow::Result<StepRe
         let Some(text) = contents.read(path)? else {
             continue;
         };
+        // As `cargo xtask scan` does: a file with no FROM has nothing to fault, and would pass.
+        dockerfile::require_from(&text).with_context(|| format!("cannot lint {path}"))?;
         checks.push(Check::ran(
             "dockerfile-rules",
             path,
