@@ -506,6 +506,17 @@ fn containerfiles_are_linted_like_dockerfiles() {
     for path in ["Containerfile:3", "podman/app.Containerfile:3"] {
         assert!(output.contains(path), "{path} not linted:\n{output}");
     }
+
+    // One with nothing to lint fails the step, as `cargo xtask scan` refuses it.
+    repo.write("Containerfile", "# only a comment\n");
+    repo.write("podman/app.Containerfile", GOOD_DOCKERFILE);
+    repo.ok_git(&["add", "-A"]);
+    let (code, output) = precommit(&repo, &["--skip", "fmt,clippy,advisories"]);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("cannot lint Containerfile: no FROM instruction"),
+        "{output}"
+    );
 }
 
 #[test]
