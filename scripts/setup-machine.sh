@@ -37,7 +37,7 @@ die() { printf 'setup-machine: error: %s\n' "$*" >&2; exit 1; }
 packages=(
     docker.io docker-registry docker-compose
     musl-tools debootstrap qemu-user-static busybox-static
-    ca-certificates util-linux procps curl git tzdata
+    ca-certificates util-linux iproute2 procps curl git tzdata
 )
 missing=()
 for pkg in "${packages[@]}"; do

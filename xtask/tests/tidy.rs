@@ -84,3 +84,35 @@ fn docs_named_by_xtask_exist() {
     }
     assert!(missing.is_empty(), "{missing:#?}");
 }
+
+/// scripts/test.sh names xtask's test targets one by one (the loopback-only ones and the engine
+/// ones run in different network namespaces), so a new file in xtask/tests/ that it does not
+/// name would never run. Each target must be named exactly once.
+#[test]
+fn test_sh_runs_every_xtask_test_target() {
+    let script = std::fs::read_to_string(root().join("scripts/test.sh")).unwrap();
+    let mut targets: Vec<String> = std::fs::read_dir(root().join("xtask/tests"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter_map(|path| {
+            if path.extension().is_some_and(|e| e == "rs") {
+                path.file_stem().map(|s| s.to_string_lossy().into_owned())
+            } else if path.join("main.rs").is_file() {
+                path.file_name().map(|s| s.to_string_lossy().into_owned())
+            } else {
+                None
+            }
+        })
+        .collect();
+    targets.sort();
+    assert!(targets.contains(&"e2e".to_owned()), "{targets:?}");
+    for target in &targets {
+        let named = script.matches(&format!("--test {target} ")).count()
+            + script.matches(&format!("--test {target}\n")).count();
+        assert_eq!(
+            named, 1,
+            "scripts/test.sh names `--test {target}` {named} times; add it once, to the \
+             loopback-only run unless it drives the Docker Engine"
+        );
+    }
+}
