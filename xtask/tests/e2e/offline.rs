@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::support::{
-    Kind, TestResult, assert_one_clear_error, docker, docker_ok, engine, project_root, remember,
+    Kind, TestResult, assert_one_clear_error, copy_sources, docker, docker_ok, engine, remember,
     standins, text, unique, xtask,
 };
 
@@ -24,41 +24,6 @@ impl Drop for RemoveDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Copies every file git knows in the workspace (tracked, and untracked but not ignored): the
-/// sources as they are now, without target/ or a vendor/ of the main tree.
-fn copy_sources(to: &Path) -> Result<usize, String> {
-    let root = project_root();
-    let out = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(&root)
-        .output()
-        .map_err(|e| format!("git ls-files: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("git ls-files failed: {}", text(&out.stderr)));
-    }
-    let mut copied = 0;
-    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name);
-        let from = root.join(&*name);
-        if !from.is_file() {
-            continue;
-        }
-        let dest = to.join(&*name);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::copy(&from, &dest).map_err(|e| format!("copy {}: {e}", from.display()))?;
-        copied += 1;
-    }
-    Ok(copied)
 }
 
 fn offline_build(context: &Path, tag: &str) -> std::process::Output {

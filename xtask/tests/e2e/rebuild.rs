@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::support::{
     Built, CA_BUNDLE, CANARY_SECRET_ID, CANARY_USED_LINE, Kind, TestResult, assert_canary_nowhere,
-    docker, engine, new_canary, project_root, remember, standins, text, unique, xtask,
+    copy_sources, docker, engine, new_canary, remember, standins, text, unique, xtask,
 };
 
 /// Dependencies the workspace's crates pull in: none of them may be compiled by the rebuild.
@@ -28,42 +28,6 @@ const DEPENDENCIES: &[&str] = &[
     "ring",
     "pulldown-cmark",
 ];
-
-/// Copies every file git knows in the workspace (tracked, and untracked but not ignored) to
-/// `to`: the sources as they are now, without target/.
-fn copy_sources(to: &Path) -> Result<usize, String> {
-    let root = project_root();
-    let out = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(&root)
-        .output()
-        .map_err(|e| format!("git ls-files: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("git ls-files failed: {}", text(&out.stderr)));
-    }
-    let mut copied = 0;
-    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name);
-        let from = root.join(&*name);
-        // Deleted but still tracked, or a directory (a submodule): nothing to copy.
-        if !from.is_file() {
-            continue;
-        }
-        let dest = to.join(&*name);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::copy(&from, &dest).map_err(|e| format!("copy {}: {e}", from.display()))?;
-        copied += 1;
-    }
-    Ok(copied)
-}
 
 /// One `cargo xtask docker --mode minimal --context DIR` run, with a canary secret.
 fn build(context: &Path, image: &str, canary_file: &Path) -> Result<(String, String, f64), String> {
