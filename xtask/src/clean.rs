@@ -422,22 +422,7 @@ impl Clean {
                 .get("org.opencontainers.image.title")
                 .map(|t| format!(" ({t})"))
                 .unwrap_or_default();
-            let outcome = if self.dry_run {
-                "would remove".to_owned()
-            } else {
-                match cmd!(sh, "{client} image rm {id}")
-                    .quiet()
-                    .ignore_stdout()
-                    .ignore_stderr()
-                    .run()
-                {
-                    Ok(()) => "removed".to_owned(),
-                    Err(_) => {
-                        section.after += bytes;
-                        "kept: a container still uses it".to_owned()
-                    }
-                }
-            };
+            let outcome = self.remove(sh, client, "image", id, bytes, &mut section);
             section.items.push(Item {
                 what: format!("image {short}{title}"),
                 bytes,
@@ -475,22 +460,7 @@ impl Clean {
             let bytes = sizes.get(&volume.name).copied().unwrap_or(0);
             section.before += bytes;
             let name = &volume.name;
-            let outcome = if self.dry_run {
-                "would remove".to_owned()
-            } else {
-                match cmd!(sh, "{client} volume rm {name}")
-                    .quiet()
-                    .ignore_stdout()
-                    .ignore_stderr()
-                    .run()
-                {
-                    Ok(()) => "removed".to_owned(),
-                    Err(_) => {
-                        section.after += bytes;
-                        "kept: a container still uses it".to_owned()
-                    }
-                }
-            };
+            let outcome = self.remove(sh, client, "volume", name, bytes, &mut section);
             section.items.push(Item {
                 what: format!("volume {name}"),
                 bytes,
@@ -501,6 +471,35 @@ impl Clean {
             section.after = section.before;
         }
         Ok(section)
+    }
+
+    /// Removes one image or volume (`kind` is the docker subcommand) unless this is a dry run,
+    /// and says what became of it. What Docker refuses to remove (a container still uses it)
+    /// stays counted in `section.after`.
+    fn remove(
+        &self,
+        sh: &Shell,
+        client: &Path,
+        kind: &str,
+        name: &str,
+        bytes: u64,
+        section: &mut Section,
+    ) -> String {
+        if self.dry_run {
+            return "would remove".to_owned();
+        }
+        let removed = cmd!(sh, "{client} {kind} rm {name}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run();
+        match removed {
+            Ok(()) => "removed".to_owned(),
+            Err(_) => {
+                section.after += bytes;
+                "kept: a container still uses it".to_owned()
+            }
+        }
     }
 
     fn label_matches(&self, labels: &BTreeMap<String, String>) -> bool {
