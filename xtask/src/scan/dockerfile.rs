@@ -792,16 +792,24 @@ pub fn check(text: &str, path: &str, canaries: &[String]) -> Vec<Finding> {
                  `USER 65532:65532` (or another non-root uid)"
                     .to_owned(),
             ),
-            Some(user) if is_root(&user.args) => emit(
-                &mut out,
-                Some(user),
-                user.line,
-                "CVD005",
-                format!(
-                    "the final stage switches to `USER {}`: run as a non-root uid",
-                    user.args
-                ),
-            ),
+            Some(user) if is_root(&expand_user(&user.args, &chain, &stages, user.line)) => {
+                let expanded = expand_user(&user.args, &chain, &stages, user.line);
+                let shown = if expanded == user.args {
+                    String::new()
+                } else {
+                    format!(" (that is, `{expanded}`)")
+                };
+                emit(
+                    &mut out,
+                    Some(user),
+                    user.line,
+                    "CVD005",
+                    format!(
+                        "the final stage switches to `USER {}`{shown}: run as a non-root uid",
+                        user.args
+                    ),
+                )
+            }
             _ => {}
         }
     }
@@ -883,6 +891,65 @@ fn canary_lines(
             (line, what)
         })
         .collect()
+}
+
+/// `USER`'s argument with `$NAME`, `${NAME}` and `${NAME:-default}` replaced by the values
+/// known before `line` (BuildKit expands USER the same way): ENV from every stage of the final
+/// stage's chain (stages inherit it), ARG only from the USER's own stage (ARGs do not carry
+/// over). So `ARG U=root` + `USER $U` is seen as root. A name with no known value (an ARG
+/// without a default, set only at build time) is left as written.
+fn expand_user(args: &str, chain: &[usize], stages: &[Stage], line: usize) -> String {
+    let own_stage = chain
+        .iter()
+        .copied()
+        .find(|&s| stages[s].instructions.iter().any(|i| i.line == line));
+    let mut values: HashMap<String, String> = HashMap::new();
+    for instruction in chain.iter().flat_map(|&s| {
+        stages[s]
+            .instructions
+            .iter()
+            .filter(move |i| i.keyword == "ENV" || (i.keyword == "ARG" && Some(s) == own_stage))
+    }) {
+        if instruction.line >= line {
+            continue;
+        }
+        for (name, value) in assignments(&instruction.keyword, &instruction.args) {
+            if let Some(value) = value {
+                values.insert(name, value);
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut rest = args;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, default, used) = if let Some(body) = after.strip_prefix('{') {
+            match body.find('}') {
+                Some(end) => {
+                    let inner = &body[..end];
+                    let (name, default) = match inner.split_once(":-") {
+                        Some((name, default)) => (name, Some(default)),
+                        None => (inner, None),
+                    };
+                    (name, default, end + 2)
+                }
+                None => ("", None, 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], None, end)
+        };
+        match values.get(name).map(String::as_str).or(default) {
+            Some(value) if !name.is_empty() => out.push_str(value),
+            _ => out.push_str(&rest[at..at + 1 + used]),
+        }
+        rest = &after[used..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn is_root(user: &str) -> bool {
@@ -1033,6 +1100,37 @@ mod tests {
         assert_eq!(r.digest.as_deref(), Some("sha256:abc"));
         let r = ImageRef::parse("localhost:5000/cv", false);
         assert_eq!((r.repository.as_str(), r.tag), ("localhost:5000/cv", None));
+    }
+
+    #[test]
+    fn user_is_expanded_from_arg_and_env_before_the_root_check() {
+        let root = |text: &str| {
+            check(text, "Dockerfile", &[])
+                .into_iter()
+                .filter(|f| f.rule == "CVD005")
+                .map(|f| (f.location.and_then(|l| l.line).unwrap_or(0), f.message))
+                .collect::<Vec<_>>()
+        };
+        let found = root("FROM scratch\nARG U=root\nUSER $U\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 3);
+        assert!(
+            found[0].1.contains("`USER $U` (that is, `root`)"),
+            "{found:?}"
+        );
+        assert_eq!(root("FROM scratch\nENV U=0\nUSER ${U}:0\n").len(), 1);
+        assert_eq!(root("FROM scratch\nUSER ${U:-root}\n").len(), 1);
+        // ENV carries into a child stage; a parent's ARG does not.
+        assert_eq!(
+            root("FROM scratch AS a\nENV U=root\nFROM a\nUSER $U\n").len(),
+            1
+        );
+        assert_eq!(root("FROM scratch AS a\nARG U=root\nFROM a\nUSER $U\n"), []);
+        // Non-root values, later overrides, and names known only at build time pass.
+        assert_eq!(root("FROM scratch\nARG U=65532\nUSER $U\n"), []);
+        assert_eq!(root("FROM scratch\nARG U=root\nARG U=1000\nUSER $U\n"), []);
+        assert_eq!(root("FROM scratch\nARG U\nUSER $U\n"), []);
+        assert_eq!(root("FROM scratch\nUSER ${U:-1000}\n"), []);
     }
 
     #[test]
