@@ -29,10 +29,28 @@ pub struct Outcome {
     pub binary: Option<String>,
 }
 
-pub fn execute(sh: &Shell, plan: &Plan, retry_policy: Policy) -> anyhow::Result<Outcome> {
+/// A check the image must pass once it is built and tagged, before anything leaves this
+/// machine or starts: `cargo xtask docker --scan`. It gets the tagged reference.
+pub type Gate<'a> = &'a mut dyn FnMut() -> anyhow::Result<()>;
+
+pub fn execute(
+    sh: &Shell,
+    plan: &Plan,
+    retry_policy: Policy,
+    mut gate: Option<Gate<'_>>,
+) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let total = plan.steps.len();
     for (i, step) in plan.steps.iter().enumerate() {
+        // The gate runs after the tags and before the first push, cleanup or run: an image that
+        // fails it is neither shipped nor started (it stays tagged here, to be looked at).
+        if matches!(
+            step.kind,
+            StepKind::Push | StepKind::Cleanup | StepKind::Run
+        ) && let Some(gate) = gate.take()
+        {
+            gate()?;
+        }
         let image_id = (!outcome.image_id.is_empty()).then_some(outcome.image_id.as_str());
         eprintln!("[{}/{total}] $ {}", i + 1, step.command_line(image_id));
         let failed = |detail: String| {
@@ -95,6 +113,19 @@ pub fn execute(sh: &Shell, plan: &Plan, retry_policy: Policy) -> anyhow::Result<
             StepKind::Tag | StepKind::Run => {
                 let out = cmd.ignore_status().output()?;
                 if !out.status.success() {
+                    // `docker run -d` that fails to start (a port taken) leaves the container
+                    // created; remove it so the next try is not refused over the name.
+                    if step.kind == StepKind::Run
+                        && let Some(name) = container_name(step)
+                    {
+                        let _ = sh
+                            .cmd(&step.program)
+                            .args(["rm", "--force", name])
+                            .quiet()
+                            .ignore_stdout()
+                            .ignore_stderr()
+                            .run();
+                    }
                     return Err(failed(last_line(&out.stderr)));
                 }
             }
@@ -125,7 +156,20 @@ pub fn execute(sh: &Shell, plan: &Plan, retry_policy: Policy) -> anyhow::Result<
             }
         }
     }
+    if let Some(gate) = gate.take() {
+        gate()?;
+    }
     Ok(outcome)
+}
+
+/// The `--name` a run step gives its container.
+fn container_name(step: &Step) -> Option<&str> {
+    let mut args = step.args.iter();
+    args.find(|a| matches!(a, Arg::Lit(s) if s == "--name"))?;
+    match args.next() {
+        Some(Arg::Lit(name)) => Some(name),
+        _ => None,
+    }
 }
 
 /// The step as an xshell command, with the image ID filled in. Echo is off: [`execute`] prints

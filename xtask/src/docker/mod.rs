@@ -102,7 +102,8 @@ pub struct Docker {
     #[arg(long)]
     network_test: bool,
 
-    /// Scan the built image (`cargo xtask scan --image`) and fail on high findings
+    /// Scan the image once tagged, before any push or run (`cargo xtask scan --image`); a high
+    /// finding stops there
     #[arg(long)]
     scan: bool,
 
@@ -169,12 +170,9 @@ pub struct Docker {
     retry: crate::retry::RetryArgs,
 }
 
-/// What a finished build made, for callers that go on with the image (`--scan`, `cargo xtask
-/// bench`).
+/// What a finished build made, for callers that go on with the image (`cargo xtask bench`).
 #[derive(Debug)]
 pub struct Built {
-    /// The local reference the image was tagged as.
-    pub image: String,
     pub summary: summary::Summary,
     /// Everything the engine printed while building.
     pub build_output: String,
@@ -182,14 +180,10 @@ pub struct Built {
 
 impl Docker {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let (scan, mode) = (self.scan, self.mode);
         let Some(built) = self.build(sh)? else {
             return Ok(());
         };
         println!("{}", built.summary);
-        if scan {
-            crate::scan::scan_built_image(sh, &built.image, mode)?;
-        }
         Ok(())
     }
 
@@ -256,7 +250,8 @@ impl Docker {
         }
         if scan {
             extra.push_str(&format!(
-                "after the build: cargo xtask scan --image {} (the {} policy), failing on high\n",
+                "after tagging, before any push or run: cargo xtask scan --image {} (the {} \
+                 policy), failing on high\n",
                 opts.image,
                 opts.mode.name()
             ));
@@ -271,7 +266,11 @@ impl Docker {
             preflight.run(sh)?;
         }
         pulls.run(sh, &detection.client, retry)?;
-        let mut outcome = exec::execute(sh, &plan, retry)?;
+        let image = opts.image.to_string();
+        let mode = opts.mode;
+        let mut scan_gate = || crate::scan::scan_built_image(sh, &image, mode);
+        let gate: Option<exec::Gate<'_>> = if scan { Some(&mut scan_gate) } else { None };
+        let mut outcome = exec::execute(sh, &plan, retry, gate)?;
         let facts = summary::ImageFacts::inspect(sh, &detection.client, opts.image.as_str())?;
         let shown = opts
             .registry_image
@@ -280,7 +279,6 @@ impl Docker {
             .to_string();
         let summary = summary::Summary::new(shown, facts, &outcome);
         Ok(Some(Built {
-            image: opts.image.to_string(),
             summary,
             build_output: std::mem::take(&mut outcome.build_output),
         }))

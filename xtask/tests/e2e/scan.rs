@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::support::{self, Kind, TestResult, engine, text, unique, xtask};
 
+/// The local registry scripts/setup-machine.sh runs.
+const REGISTRY: &str = "127.0.0.1:5000";
+
 #[path = "../common/schema.rs"]
 mod schema;
 
@@ -587,10 +590,20 @@ pub fn seeded_shell_in_a_minimal_image_is_caught() -> TestResult {
     caught(&image, "CVI003", &format!("{image}:/bin/sh"), &[])
 }
 
-/// `cargo xtask docker --scan` on a tiny Dockerfile: exit 1 with the report when the image runs
-/// as root, exit 0 when it does not. The engine builds them in about a second each.
+/// `cargo xtask docker --scan --push` on a tiny Dockerfile: exit 1 with the report when the
+/// image runs as root, and the image never reaches the registry (the scan gates the push); exit
+/// 0 and pushed when it does not run as root. The engine builds them in about a second each.
 pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
     if !engine("scan::docker_scan_fails_a_root_image_and_passes_a_clean_one")? {
+        return Ok(());
+    }
+    if support::http(REGISTRY, "GET", "/v2/", &[], "").is_err() {
+        if support::in_ci() {
+            return Err(format!(
+                "no registry on {REGISTRY}; scripts/setup-machine.sh starts one"
+            ));
+        }
+        eprintln!("skipped docker --scan test: no registry on {REGISTRY}");
         return Ok(());
     }
     let data = support::project_root().join("xtask/tests/data/images");
@@ -606,6 +619,7 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
             if want_ok { "clean" } else { "root" }
         );
         support::remember(Kind::Image, &image);
+        support::remember(Kind::Image, &format!("{REGISTRY}/{image}"));
         let dockerfile = data.join(file).display().to_string();
         let out = xtask(
             &[
@@ -617,6 +631,9 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
                 "--tag",
                 &image,
                 "--scan",
+                "--registry",
+                REGISTRY,
+                "--push",
             ],
             &[],
         );
@@ -636,6 +653,24 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
         }
         if !want_ok && !stdout.contains("CVI001") {
             return Err(format!("{file}: the report lacks CVI001:\n{stdout}"));
+        }
+        let (repository, tag) = image.split_once(':').unwrap_or((&image, ""));
+        let tags = support::http(
+            REGISTRY,
+            "GET",
+            &format!("/v2/{repository}/tags/list"),
+            &[],
+            "",
+        )?;
+        let listed = tags.status == 200 && tags.body.contains(&format!("\"{tag}\""));
+        if listed != want_ok {
+            return Err(format!(
+                "{file}: in the registry: {listed}, want {want_ok} (the scan must gate the \
+                 push): {} {}\nstderr:\n{}",
+                tags.status,
+                tags.body,
+                text(&out.stderr)
+            ));
         }
         outcomes.push(out.status.code());
     }
