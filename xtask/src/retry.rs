@@ -56,13 +56,18 @@ impl Policy {
         request_timeout: Duration::from_secs(30),
     };
 
+    /// backon caps the delay before its jitter and then adds up to the same delay again (1.6:
+    /// `cur + cur * rand[0, 1)`), so a 10 s cap alone gives waits of up to 20 s; capping after
+    /// the jitter keeps `max_delay` the longest wait, as the docs promise.
     fn delays(&self) -> impl Iterator<Item = Duration> {
+        let max_delay = self.max_delay;
         ExponentialBuilder::default()
             .with_jitter()
             .with_min_delay(self.first_delay)
             .with_max_delay(self.max_delay)
             .with_max_times(self.attempts.saturating_sub(1))
             .build()
+            .map(move |wait| wait.min(max_delay))
     }
 }
 
@@ -960,6 +965,27 @@ mod tests {
         assert!(calls < 20, "{calls} attempts despite a 200 ms budget");
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(err.to_string().contains("0 s time limit"), "{err}");
+    }
+
+    /// The docs promise each wait is at most `max_delay`; backon's jitter alone adds up to the
+    /// capped delay again (12.1 s were seen with a 10 s cap).
+    #[test]
+    fn no_wait_is_longer_than_max_delay_jitter_included() {
+        let policy = Policy {
+            attempts: 1000,
+            ..Policy::REGISTRY
+        };
+        let waits: Vec<Duration> = policy.delays().collect();
+        assert_eq!(waits.len(), 999);
+        assert!(waits.iter().all(|w| *w <= policy.max_delay), "{waits:?}");
+        assert!(
+            waits.iter().all(|w| *w >= policy.first_delay),
+            "jitter only adds: {waits:?}"
+        );
+        assert!(
+            waits[0] < Duration::from_secs(2),
+            "the first wait is 1 s plus jitter: {waits:?}"
+        );
     }
 
     #[test]
