@@ -670,6 +670,40 @@ fn sarif_validates_against_the_2_1_0_schema() {
     assert!(schema::validate(schema::Schema::Sarif210, &broken).is_err());
 }
 
+/// A SARIF run says its tool executed, so a tool that did not (here hadolint under
+/// `--builtin-only`; likewise when it is not installed) has none, and the document still
+/// validates.
+#[test]
+fn sarif_has_no_run_for_a_tool_that_did_not_run() {
+    let out = scan(
+        &[
+            "--dockerfile",
+            &data("scan/Dockerfile.latest"),
+            "--builtin-only",
+            "--fail-on",
+            "critical",
+            "--format",
+            "sarif",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("json");
+    if let Err(errors) = schema::validate(schema::Schema::Sarif210, &sarif) {
+        panic!("SARIF does not validate:\n{}", errors.join("\n"));
+    }
+    let runs = sarif["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1, "only our own run: {sarif:#}");
+    let skipped = runs[0]["properties"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "hadolint")
+        .expect("hadolint's skipped check is on record in our run");
+    assert_eq!(skipped["outcome"]["status"], "skipped");
+    assert_eq!(skipped["outcome"]["reason"], "--builtin-only");
+}
+
 #[test]
 fn hadolint_findings_are_merged_with_the_repository_config() {
     if !hadolint_installed("hadolint_findings_are_merged") {

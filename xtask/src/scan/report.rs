@@ -243,19 +243,31 @@ fn security_severity(severity: Severity) -> &'static str {
     }
 }
 
-/// The report as SARIF 2.1.0: one run per tool that ran or found something.
+/// The report as SARIF 2.1.0: our own run, then one per other tool that ran. A run says a tool
+/// executed (`executionSuccessful`), so hadolint or trivy skipped (not installed,
+/// `--builtin-only`) gets none; its skipped check is listed in our run's `properties.checks`,
+/// which keeps the reason on record.
 pub fn sarif(report: &Report) -> String {
+    let ran = |tool: Tool| {
+        report
+            .checks
+            .iter()
+            .any(|c| tool_of_check(&c.id) == tool && matches!(c.outcome, Outcome::Ran { .. }))
+    };
     let mut runs = Vec::new();
     for tool in [Tool::Builtin, Tool::Hadolint, Tool::Trivy] {
+        if tool != Tool::Builtin && !ran(tool) {
+            continue;
+        }
         let findings: Vec<&Finding> = report.findings().filter(|f| f.tool == tool).collect();
         let checks: Vec<&Check> = report
             .checks
             .iter()
-            .filter(|c| tool_of_check(&c.id) == tool)
+            .filter(|c| {
+                let owner = tool_of_check(&c.id);
+                owner == tool || (tool == Tool::Builtin && !ran(owner))
+            })
             .collect();
-        if tool != Tool::Builtin && findings.is_empty() && checks.is_empty() {
-            continue;
-        }
         runs.push(sarif_run(tool, &findings, &checks));
     }
     let value = json!({
@@ -482,11 +494,42 @@ mod tests {
             result["locations"][0]["physicalLocation"]["region"]["startLine"],
             4
         );
-        // The skipped hadolint check is its own run, so its absence is on record.
-        assert_eq!(value["runs"][1]["tool"]["driver"]["name"], "hadolint");
+        // hadolint did not run, so it has no run (a run would claim it executed); its skipped
+        // check is on record in ours.
         assert_eq!(
-            value["runs"][1]["properties"]["checks"][0]["outcome"]["status"],
-            "skipped"
+            value["runs"].as_array().expect("runs").len(),
+            1,
+            "{value:#}"
         );
+        let checks = &run["properties"]["checks"];
+        assert_eq!(checks[1]["id"], "hadolint");
+        assert_eq!(checks[1]["outcome"]["status"], "skipped");
+        assert_eq!(checks[1]["outcome"]["reason"], "hadolint is not installed");
+    }
+
+    #[test]
+    fn sarif_has_a_run_for_a_tool_that_ran() {
+        let mut report = sample();
+        report.checks[1] = Check::ran("hadolint", "docker/Dockerfile.x", Vec::new());
+        report
+            .checks
+            .push(Check::skipped("trivy", "cv:prod", "trivy is not installed"));
+        let value: Value = serde_json::from_str(&sarif(&report)).expect("sarif");
+        let names: Vec<&str> = value["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .map(|r| r["tool"]["driver"]["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(names, ["cv-xtask-scan", "hadolint"]);
+        assert_eq!(
+            value["runs"][1]["properties"]["checks"][0]["id"],
+            "hadolint"
+        );
+        let ours = value["runs"][0]["properties"]["checks"]
+            .as_array()
+            .expect("checks");
+        assert!(ours.iter().any(|c| c["id"] == "trivy"), "{ours:?}");
+        assert!(!ours.iter().any(|c| c["id"] == "hadolint"), "{ours:?}");
     }
 }
