@@ -647,6 +647,9 @@ impl fmt::Display for Report {
 // ---------------------------------------------------------------------------------------------
 // Running
 
+/// Docker Hub's registry host, where the Dockerfiles' public base images come from.
+const DOCKER_HUB: &str = "registry-1.docker.io";
+
 impl NetTest {
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         let json = self.json;
@@ -673,7 +676,7 @@ impl NetTest {
             let mut targets = cargo.registry_targets();
             targets.push(Target::new(
                 Scheme::Https,
-                "registry-1.docker.io",
+                DOCKER_HUB,
                 443,
                 true,
                 "Docker Hub: public base images",
@@ -716,8 +719,19 @@ impl NetTest {
 /// flags are checked, so a bad setting is refused before anything runs (and by `--dry-run`).
 pub struct Preflight(Plan);
 
+/// What the build about to run will fetch, so the default targets it does not need cannot stop
+/// it: a build on local stand-in base images pulls nothing from Docker Hub, and an offline
+/// build fetches nothing at all. Their checks still run and report, as warnings.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildNeeds {
+    /// Base images come from a registry (public base images, not `--offline`).
+    pub pulls_base_images: bool,
+    /// Crates are fetched inside the build (not `--offline`).
+    pub fetches_crates: bool,
+}
+
 impl Preflight {
-    pub fn from_env() -> anyhow::Result<Preflight> {
+    pub fn from_env(needs: BuildNeeds) -> anyhow::Result<Preflight> {
         /// Parses `NetTest` from the environment alone.
         #[derive(Parser)]
         struct FromEnv {
@@ -726,7 +740,27 @@ impl Preflight {
         }
         let args = FromEnv::try_parse_from(["net-test"])
             .map_err(|e| anyhow::anyhow!("bad CV_NET_TEST_* setting: {}", e.to_string().trim()))?;
-        Ok(Preflight(args.net_test.plan()?))
+        let defaults = args.net_test.targets.is_empty();
+        let mut plan = args.net_test.plan()?;
+        // Targets the user named (CV_NET_TEST_TARGETS) are required as given.
+        if defaults {
+            for target in &mut plan.targets {
+                let needed = if target.host == DOCKER_HUB {
+                    needs.pulls_base_images
+                } else {
+                    needs.fetches_crates
+                };
+                if target.required && !needed {
+                    target.required = false;
+                    target.origin.push_str(if target.host == DOCKER_HUB {
+                        "; not needed by this build (nothing is pulled)"
+                    } else {
+                        "; not needed by this build (--offline)"
+                    });
+                }
+            }
+        }
+        Ok(Preflight(plan))
     }
 
     /// Runs the checks; an error when a fatal row says a build cannot proceed.
@@ -2204,6 +2238,56 @@ enum Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `docker --network-test` requires only what the build will fetch: Docker Hub when it pulls
+    /// public base images, the crate registries unless it is offline. The rest stay as warnings.
+    #[test]
+    fn the_preflight_requires_only_what_the_build_fetches() {
+        if std::env::var_os("CV_NET_TEST_TARGETS").is_some() {
+            eprintln!("skipped: CV_NET_TEST_TARGETS is set, so the default targets are not used");
+            return;
+        }
+        let required = |pulls_base_images, fetches_crates| {
+            let needs = BuildNeeds {
+                pulls_base_images,
+                fetches_crates,
+            };
+            let Preflight(plan) = Preflight::from_env(needs).unwrap();
+            let mut hosts: Vec<(String, bool)> = plan
+                .targets
+                .iter()
+                .filter(|t| t.host != "github.com")
+                .map(|t| (t.host.clone(), t.required))
+                .collect();
+            hosts.sort();
+            hosts
+        };
+        let hub = |all: &[(String, bool)]| all.iter().find(|(h, _)| h == DOCKER_HUB).unwrap().1;
+        let crates = |all: &[(String, bool)]| {
+            let rows: Vec<bool> = all
+                .iter()
+                .filter(|(h, _)| h != DOCKER_HUB)
+                .map(|(_, r)| *r)
+                .collect();
+            assert!(!rows.is_empty(), "no registry targets in {all:?}");
+            rows
+        };
+        let public = required(true, true);
+        assert!(
+            hub(&public) && crates(&public).iter().all(|r| *r),
+            "{public:?}"
+        );
+        let standin = required(false, true);
+        assert!(
+            !hub(&standin) && crates(&standin).iter().all(|r| *r),
+            "{standin:?}"
+        );
+        let offline = required(false, false);
+        assert!(
+            !hub(&offline) && crates(&offline).iter().all(|r| !r),
+            "{offline:?}"
+        );
+    }
 
     #[test]
     fn targets_parse_with_and_without_scheme() {

@@ -1394,7 +1394,8 @@ fn docker_dry_run_shows_the_network_test_and_refuses_bad_settings_before_anythin
     );
     assert!(
         plan.contains(
-            "after the build: cargo xtask scan --image cv-test-dry:1 (the minimal policy)"
+            "after tagging, before any push or run: cargo xtask scan --image cv-test-dry:1 (the \
+             minimal policy)"
         ),
         "{plan}"
     );

@@ -226,8 +226,12 @@ impl Docker {
             crate::vendor::require_fresh(&context, &context.join("vendor"))?;
         }
 
+        let needs = crate::net_test::BuildNeeds {
+            pulls_base_images: !opts.offline && opts.base_images == BaseImages::Public,
+            fetches_crates: !opts.offline,
+        };
         let preflight = network_test
-            .then(crate::net_test::Preflight::from_env)
+            .then(|| crate::net_test::Preflight::from_env(needs))
             .transpose()?;
 
         let detection = engine::detect(sh, wanted_engine)?;
