@@ -53,7 +53,7 @@ Environment:
   CV_RETRY_ATTEMPTS  Default for --retry-attempts (pulls and pushes; see docs/RETRIES.md)
   CV_RETRY_MAX_TIME  Default for --retry-max-time
   CV_NET_TEST_*      What --network-test checks (`cargo xtask net-test --help`)
-  SOURCE_DATE_EPOCH  The image's `created` time, in seconds since 1970 (reproducible builds)
+  SOURCE_DATE_EPOCH  The image's `created` time, in seconds since 1970 [default: the last commit's]
   DOCKER_HOST        Which engine to talk to
 An empty variable counts as unset.";
 
@@ -450,8 +450,8 @@ impl Docker {
 }
 
 /// Reads the version and source URL from the build context's workspace manifest, the revision
-/// from its git checkout (`unknown` outside one) and the creation time from SOURCE_DATE_EPOCH or
-/// the clock.
+/// from its git checkout (`unknown` outside one) and the creation time from SOURCE_DATE_EPOCH,
+/// else the time of the checkout's last commit, else the clock.
 fn gather_inputs(sh: &Shell, context: &Path, work_dir: &Path) -> anyhow::Result<Inputs> {
     let manifest_path = context.join("Cargo.toml");
     let manifest = sh.read_file(&manifest_path)?;
@@ -483,10 +483,22 @@ fn gather_inputs(sh: &Shell, context: &Path, work_dir: &Path) -> anyhow::Result<
                      {LAST_EPOCH} (the end of 9999)"
                 )
             })?,
-        Err(_) => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .context("the clock is before 1970")?
-            .as_secs(),
+        // The commit's time, not the clock's: building one commit twice then gives the same
+        // image (same config, same ID), and a rebuild with every step cached leaves no
+        // dangling image behind. The clock only outside a git checkout.
+        Err(_) => match cmd!(sh, "git -C {context} log -1 --format=%ct")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+        {
+            Some(commit_time) => commit_time,
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .context("the clock is before 1970")?
+                .as_secs(),
+        },
     };
     Ok(Inputs {
         version: field("version")?,

@@ -17,6 +17,7 @@ pub fn noop_and_startup_figures_match_the_engine() -> TestResult {
     let built = minimal_image()?;
     let out_file = std::env::temp_dir().join(format!("{}.json", unique("bench")));
     let tree = tree_fingerprint();
+    let id_before = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &built.image])?;
     let out = xtask(
         &[
             "bench",
@@ -91,6 +92,14 @@ pub fn noop_and_startup_figures_match_the_engine() -> TestResult {
             return Err(format!(
                 "a noop rebuild compiled crates: {}",
                 noop["compiled"]
+            ));
+        }
+        // The created label comes from the commit, not the clock: the same commit built twice
+        // is the same image, and the first is not left dangling.
+        let id_after = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &built.image])?;
+        if id_after != id_before {
+            return Err(format!(
+                "a noop rebuild made a new image ({id_before} became {id_after})"
             ));
         }
     }
