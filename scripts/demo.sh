@@ -8,11 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-machine.sh
+# `cargo xtask` runs quietly; its first compile (about 2 minutes on 2 cores) is shown here instead.
+echo "demo: compiling cargo xtask"
+cargo build --locked -p xtask
 base_images=${CV_BASE_IMAGES:-standin}
 if [[ $base_images == standin ]]; then
     cargo xtask base-images
 fi
 # TLS to the package registries may be intercepted (a company proxy); the host's CA bundle
 # reaches the crate-fetching build step as a secret and never lands in the image.
-exec cargo xtask docker --mode minimal --base-images "$base_images" \
+cargo xtask docker --mode minimal --base-images "$base_images" \
     --ca-bundle "${CV_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" --run "$@"
+echo "demo: the container runs detached; stop it with: docker stop cv-minimal (or the --name you gave)"
