@@ -951,7 +951,8 @@ pub fn scan(sh: &Shell, image_ref: &str, opts: &Options) -> anyhow::Result<Vec<C
 /// Like [`scan`], also returning what was read (for the SBOM).
 pub fn inspect(sh: &Shell, image_ref: &str, opts: &Options) -> anyhow::Result<(Image, Vec<Check>)> {
     let image = Image::save_and_read(sh, image_ref, &opts.canaries)?;
-    let checks = checks(&image, opts);
+    let checks = checks(&image, opts)
+        .with_context(|| format!("cannot check the dependencies of the image {image_ref}"))?;
     Ok((image, checks))
 }
 
@@ -967,8 +968,9 @@ pub fn canaries_with_env(given: &[String]) -> Vec<String> {
     all
 }
 
-/// Every image check, in the order the report lists them.
-pub fn checks(image: &Image, opts: &Options) -> Vec<Check> {
+/// Every image check, in the order the report lists them. An error only for an advisory
+/// database named explicitly that cannot be used (see [`dependency_checks`]).
+pub fn checks(image: &Image, opts: &Options) -> anyhow::Result<Vec<Check>> {
     let kind = ImageKind::decide(image, opts.mode);
     let target = image.reference.as_str();
     let mut checks = vec![
@@ -1011,8 +1013,8 @@ pub fn checks(image: &Image, opts: &Options) -> Vec<Check> {
             || dynamic_binaries(image),
         ),
     ];
-    checks.extend(dependency_checks(image, &opts.advisories));
-    checks
+    checks.extend(dependency_checks(image, &opts.advisories)?);
+    Ok(checks)
 }
 
 fn minimal_only(
@@ -1332,19 +1334,33 @@ fn dynamic_binaries(image: &Image) -> Vec<Finding> {
 /// (its packages checked against the advisory database), and every Rust binary without one
 /// (CVI012) or with a broken one (CVI013). C binaries of a distribution
 /// (busybox, musl's loader) belong to its package database, which this check does not read.
-fn dependency_checks(image: &Image, advisories: &Advisories) -> Vec<Check> {
+///
+/// A database named with `--db` or CV_ADVISORY_DB that is missing, not a database or empty is
+/// an error, as it is for a lockfile: the user asked for that one, and a skipped check would
+/// hide the mistake. It is opened even when no binary needs it (opening a directory costs no
+/// download). Without one, a database that cannot be had (no copy, the download failed) only
+/// skips the check, with the reason.
+fn dependency_checks(image: &Image, advisories: &Advisories) -> anyhow::Result<Vec<Check>> {
     let embeds = image
         .binaries()
         .any(|(_, _, elf)| matches!(elf.dependencies, Dependencies::Embedded(_)));
     let loaded;
     let db: Result<&AdvisoryDb, String> = match advisories {
+        Advisories::Load {
+            flag: Some(path),
+            policy,
+        } => {
+            loaded = AdvisoryDb::load(Some(path), *policy)?;
+            Ok(&loaded)
+        }
         _ if !embeds => Err(String::new()),
-        Advisories::Load { flag, policy } => match AdvisoryDb::load(flag.as_deref(), *policy) {
+        Advisories::Load { flag: None, policy } => match AdvisoryDb::load(None, *policy) {
             Ok(db) => {
                 loaded = db;
                 Ok(&loaded)
             }
-            Err(err) => Err(format!("no advisory database: {err:#}")),
+            // The error already begins "no advisory database: pass --db …".
+            Err(err) => Err(format!("{err:#}")),
         },
         Advisories::None => Err("no advisory database was given".to_owned()),
     };
@@ -1394,7 +1410,7 @@ fn dependency_checks(image: &Image, advisories: &Advisories) -> Vec<Check> {
             Vec::new(),
         ));
     }
-    checks
+    Ok(checks)
 }
 
 /// The packages the advisory database can speak about: compiled into the binary (not build-only)
@@ -1757,7 +1773,8 @@ mod tests {
                 canaries: vec![canary],
                 ..Options::default()
             },
-        );
+        )
+        .expect("checks");
         let check = checks
             .iter()
             .find(|c| c.id == "image-secrets-files")
@@ -1938,7 +1955,7 @@ mod tests {
             ])],
             &[],
         );
-        let checks = checks(&image, &Options::default());
+        let checks = checks(&image, &Options::default()).expect("checks");
         let deps: Vec<(&str, String, Vec<String>)> = checks
             .iter()
             .filter(|c| c.id == "image-dependencies")
@@ -1990,7 +2007,7 @@ mod tests {
             },
             ..Options::default()
         };
-        let checks = checks(&image, &opts);
+        let checks = checks(&image, &opts).expect("checks");
         let deps = checks
             .iter()
             .find(|c| c.id == "image-dependencies")
@@ -2010,6 +2027,51 @@ mod tests {
         );
     }
 
+    /// `--db /tmp` was a skipped check for an image and an error for a lockfile; an explicit
+    /// database that cannot be used is an error for both, whether or not a binary needs it.
+    #[test]
+    fn an_explicit_database_that_is_no_database_is_an_error() {
+        let not_a_db = tempfile::tempdir().expect("temp dir");
+        let empty = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(empty.path().join("crates")).expect("crates/");
+        let embedding = read(
+            &config("65532", &[]),
+            &[layer(&[Entry::File(
+                "app",
+                0o755,
+                &elf(None, Some(&dep_json(("itoa", "1.0.1"))), b""),
+            )])],
+            &[],
+        );
+        let plain = read(
+            &config("65532", &[]),
+            &[layer(&[Entry::File("etc/motd", 0o644, b"hi")])],
+            &[],
+        );
+        let cases = [
+            (not_a_db.path().to_path_buf(), "is not an advisory database"),
+            (empty.path().to_path_buf(), "holds no advisories"),
+            (not_a_db.path().join("missing"), "does not exist"),
+        ];
+        for (path, why) in cases {
+            for image in [&embedding, &plain] {
+                let opts = Options {
+                    advisories: Advisories::Load {
+                        flag: Some(path.clone()),
+                        policy: Policy::default(),
+                    },
+                    ..Options::default()
+                };
+                let err = checks(image, &opts).expect_err("an error, not a skipped check");
+                let text = format!("{err:#}");
+                assert!(
+                    text.contains(&path.display().to_string()) && text.contains(why),
+                    "{text}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn user_root_in_every_spelling_and_a_name_resolved_through_passwd() {
         let passwd: &[u8] = b"root:x:0:0::/root:/sbin/nologin\ntoor:x:0:0::/:/sbin/nologin\napp:x:1000:1000::/:/sbin/nologin\n";
@@ -2019,7 +2081,10 @@ mod tests {
                 &[layer(&[Entry::File("etc/passwd", 0o644, passwd)])],
                 &[],
             );
-            rules(&checks(&image, &Options::default()), "image-user")
+            rules(
+                &checks(&image, &Options::default()).expect("checks"),
+                "image-user",
+            )
         };
         for root in ["", "root", "0", "0:0", "root:65532", "toor"] {
             assert_eq!(verdict(root), ["CVI001"], "USER {root:?}");
@@ -2040,7 +2105,7 @@ mod tests {
             Entry::Symlink("usr/bin/apk", "/nowhere"),
         ])];
         let image = read(&config("65532", &[]), &layers, &[]);
-        let minimal = checks(&image, &Options::default());
+        let minimal = checks(&image, &Options::default()).expect("checks");
         assert_eq!(rules(&minimal, "image-shell"), ["CVI003", "CVI003"]);
         let shell = minimal
             .iter()
@@ -2061,7 +2126,8 @@ mod tests {
                 mode: Some(Mode::Prod),
                 ..Options::default()
             },
-        );
+        )
+        .expect("checks");
         let shell = prod
             .iter()
             .find(|c| c.id == "image-shell")
@@ -2086,7 +2152,7 @@ mod tests {
             ])],
             &[],
         );
-        let checks = checks(&image, &Options::default());
+        let checks = checks(&image, &Options::default()).expect("checks");
         assert_eq!(rules(&checks, "image-setuid"), ["CVI005", "CVI005"]);
         let setuid = checks
             .iter()
@@ -2129,7 +2195,8 @@ mod tests {
                 canaries: vec!["cv-canary-7".into()],
                 ..Options::default()
             },
-        );
+        )
+        .expect("checks");
         let findings = checks
             .iter()
             .find(|c| c.id == "image-secrets-config")
@@ -2218,7 +2285,10 @@ mod tests {
             (config("1", &[]), vec!["CVI010"]),
         ] {
             let image = read(&config, &[layer(&[])], &[]);
-            assert_eq!(rules(&checks(&image, &prod), "image-healthcheck"), want);
+            assert_eq!(
+                rules(&checks(&image, &prod).expect("checks"), "image-healthcheck"),
+                want
+            );
         }
     }
 
@@ -2236,7 +2306,7 @@ mod tests {
             ])],
             &[],
         );
-        let checks = checks(&image, &Options::default());
+        let checks = checks(&image, &Options::default()).expect("checks");
         let findings = checks
             .iter()
             .find(|c| c.id == "image-static")
