@@ -57,6 +57,7 @@ fn main() -> std::process::ExitCode {
     restore_sigpipe();
     drop_empty_settings();
     let cli = Cli::parse();
+    check_flags(&cli);
     let result = Shell::new().inspect(|sh| sh.change_dir(paths::project_root()));
     let result = result
         .map_err(anyhow::Error::from)
@@ -83,6 +84,22 @@ fn main() -> std::process::ExitCode {
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`cargo xtask net-test | head -1`)
 /// panics. A command-line tool should end quietly there, as `cat` does: the default action.
+/// Flag combinations clap cannot express (they depend on how often a flag is given) are usage
+/// errors all the same: clap's message format and exit status 2, before any work starts.
+fn check_flags(cli: &Cli) {
+    let problem = match &cli.command {
+        Command::Scan(scan) => scan.sbom_paths().err(),
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("{problem}\n"),
+        )
+        .exit();
+    }
+}
+
 fn restore_sigpipe() {
     // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler
     // for SIGPIPE.

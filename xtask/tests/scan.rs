@@ -670,6 +670,37 @@ fn sarif_validates_against_the_2_1_0_schema() {
     assert!(schema::validate(schema::Schema::Sarif210, &broken).is_err());
 }
 
+/// Two images' SBOMs went into the one --sbom-output file, the second over the first; now the
+/// flags are refused before any image is read (no engine needed), and nothing is written.
+#[test]
+fn one_sbom_output_for_two_images_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("sbom.json");
+    let file_arg = file.display().to_string();
+    let out = scan(
+        &[
+            "--image",
+            "cv-no-such-image:a",
+            "--image",
+            "cv-no-such-image:b",
+            "--sbom",
+            "cyclonedx",
+            "--sbom-output",
+            &file_arg,
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--sbom-output {file_arg} names one file, but 2 images are scanned"
+        )) && stderr.contains("cv-sbom-REF.cdx.json"),
+        "{stderr}"
+    );
+    assert!(!file.exists());
+}
+
 /// A SARIF run says its tool executed, so a tool that did not (here hadolint under
 /// `--builtin-only`; likewise when it is not installed) has none, and the document still
 /// validates.

@@ -157,6 +157,7 @@ Examples:
   cargo xtask scan --lockfile Cargo.lock --db ~/.cargo/advisory-db --format json
   cargo xtask scan --image cv:prod --format sarif --output scan.sarif
   cargo xtask scan --image cv:minimal --sbom cyclonedx --sbom-output cv.cdx.json
+  cargo xtask scan --image cv:prod --image cv:minimal --sbom cyclonedx   # cv-sbom-cv_prod.cdx.json, …
   cargo xtask scan --list-rules                     # the built-in rules and hadolint's counterparts
 
 Without target flags (--image, --dockerfile, --compose, --lockfile) the project's own
@@ -192,7 +193,7 @@ pub struct Scan {
     /// Also write an SBOM of each --image's binary
     #[arg(long, value_enum, requires = "images")]
     pub sbom: Option<SbomFormat>,
-    /// Where to write the SBOM (default: cv-sbom.cdx.json)
+    /// Where to write the SBOM of the one --image (default: cv-sbom.cdx.json, or cv-sbom-REF.cdx.json per image)
     #[arg(long, value_name = "FILE", requires = "sbom")]
     pub sbom_output: Option<PathBuf>,
     /// Write the report to this file instead of standard output
@@ -249,7 +250,61 @@ pub struct Targets {
     pub images: Vec<String>,
 }
 
+/// The SBOM file name without `--sbom-output` when one image is scanned.
+pub const DEFAULT_SBOM: &str = "cv-sbom.cdx.json";
+
 impl Scan {
+    /// Where each `--image`'s SBOM goes, in `--image` order; empty without `--sbom`. One file
+    /// cannot hold several SBOMs (the second used to overwrite the first), so `--sbom-output`
+    /// is refused with more than one image, and the default name then carries the reference:
+    /// `cv-sbom-REF.cdx.json`, every character other than a letter, digit, `.`, `_` or `-`
+    /// written as `_` (`cv:prod` gives `cv-sbom-cv_prod.cdx.json`). Two images that would share
+    /// a name are refused too. The error is a usage error: `main` reports it as clap does.
+    pub fn sbom_paths(&self) -> Result<Vec<(String, PathBuf)>, String> {
+        if self.sbom.is_none() {
+            return Ok(Vec::new());
+        }
+        if let [image] = self.images.as_slice() {
+            let path = self
+                .sbom_output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SBOM));
+            return Ok(vec![(image.clone(), path)]);
+        }
+        if let Some(output) = &self.sbom_output {
+            return Err(format!(
+                "--sbom-output {} names one file, but {} images are scanned and each gets its \
+                 own SBOM; leave --sbom-output out to write cv-sbom-REF.cdx.json per image, or \
+                 scan one --image per run",
+                output.display(),
+                self.images.len()
+            ));
+        }
+        let mut paths: Vec<(String, PathBuf)> = Vec::new();
+        for image in &self.images {
+            let name: String = image
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let path = PathBuf::from(format!("cv-sbom-{name}.cdx.json"));
+            if let Some((other, _)) = paths.iter().find(|(_, p)| *p == path) {
+                return Err(format!(
+                    "--image {other} and --image {image} would both write their SBOM to {}; \
+                     give each image once, or scan them in separate runs with --sbom-output",
+                    path.display()
+                ));
+            }
+            paths.push((image.clone(), path));
+        }
+        Ok(paths)
+    }
+
     pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
         if self.list_rules {
             print!("{}", report::rules_markdown());
@@ -309,8 +364,14 @@ impl Scan {
                 )
             });
         }
+        // `main` has refused flags that give no path per image; this is for other callers.
+        let sboms = self.sbom_paths().map_err(anyhow::Error::msg)?;
         for image in &targets.images {
-            checks.extend(self.scan_image(sh, image)?);
+            let sbom = sboms
+                .iter()
+                .find(|(i, _)| i == image)
+                .map(|(_, p)| p.as_path());
+            checks.extend(self.scan_image(sh, image, sbom)?);
         }
         Ok(Report { checks, notes })
     }
@@ -371,7 +432,12 @@ impl Scan {
         Ok(checks)
     }
 
-    fn scan_image(&self, sh: &Shell, image: &str) -> anyhow::Result<Vec<Check>> {
+    fn scan_image(
+        &self,
+        sh: &Shell,
+        image: &str,
+        sbom: Option<&Path>,
+    ) -> anyhow::Result<Vec<Check>> {
         let opts = image::Options {
             mode: None,
             canaries: image::canaries_with_env(&self.canaries),
@@ -381,12 +447,8 @@ impl Scan {
             },
         };
         let (read, mut checks) = image::inspect(sh, image, &opts)?;
-        if self.sbom.is_some() {
-            let path = self
-                .sbom_output
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("cv-sbom.cdx.json"));
-            sbom::write(&read, &path)?;
+        if let Some(path) = sbom {
+            sbom::write(&read, path)?;
             eprintln!("CycloneDX 1.5 SBOM of {image}: {}", path.display());
         }
         checks.push(if self.builtin_only {
@@ -443,4 +505,65 @@ pub fn scan_built_image(sh: &Shell, image: &str, mode: Mode) -> anyhow::Result<(
          before shipping the image"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_sbom(images: &[&str], output: Option<&str>) -> Scan {
+        Scan {
+            images: images.iter().map(|i| (*i).to_owned()).collect(),
+            sbom: Some(SbomFormat::Cyclonedx),
+            sbom_output: output.map(PathBuf::from),
+            ..Scan::default()
+        }
+    }
+
+    /// Two images wrote their SBOMs to the same file, the second silently over the first.
+    #[test]
+    fn every_image_gets_its_own_sbom_file_or_the_flags_are_refused() {
+        let paths = |scan: Scan| -> Vec<(String, String)> {
+            scan.sbom_paths()
+                .expect("paths")
+                .into_iter()
+                .map(|(i, p)| (i, p.display().to_string()))
+                .collect()
+        };
+        assert_eq!(
+            paths(with_sbom(&["cv:prod"], None)),
+            [("cv:prod".to_owned(), DEFAULT_SBOM.to_owned())]
+        );
+        assert_eq!(
+            paths(with_sbom(&["cv:prod"], Some("out.json"))),
+            [("cv:prod".to_owned(), "out.json".to_owned())]
+        );
+        assert_eq!(
+            paths(with_sbom(&["cv:prod", "127.0.0.1:5000/cv:minimal"], None)),
+            [
+                ("cv:prod".to_owned(), "cv-sbom-cv_prod.cdx.json".to_owned()),
+                (
+                    "127.0.0.1:5000/cv:minimal".to_owned(),
+                    "cv-sbom-127.0.0.1_5000_cv_minimal.cdx.json".to_owned()
+                ),
+            ]
+        );
+        let err = with_sbom(&["a:1", "b:1"], Some("out.json"))
+            .sbom_paths()
+            .expect_err("one file for two SBOMs");
+        assert!(
+            err.starts_with("--sbom-output out.json names one file, but 2 images are scanned"),
+            "{err}"
+        );
+        let err = with_sbom(&["cv/x:1", "cv_x:1"], None)
+            .sbom_paths()
+            .expect_err("the same name twice");
+        assert!(err.contains("cv-sbom-cv_x_1.cdx.json"), "{err}");
+        assert!(with_sbom(&["a", "a"], None).sbom_paths().is_err());
+        let no_sbom = Scan {
+            sbom: None,
+            ..with_sbom(&["a", "b"], None)
+        };
+        assert!(no_sbom.sbom_paths().expect("paths").is_empty());
+    }
 }
