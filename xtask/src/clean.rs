@@ -6,8 +6,9 @@
 //!   that cargo marked with its `CACHEDIR.TAG`. A directory without cargo's tag is never removed,
 //!   not even the one cargo names, and when cargo cannot read the manifest nothing is: a guessed
 //!   `target/` beside some other file may be anyone's.
-//! - `deep`: the BuildKit build cache: unused layer records and this project's cache mounts
-//!   (`cv-cargo-registry`, `cv-target`, `cv-zig-cache`, …); other projects' cache mounts stay.
+//! - `deep`: the BuildKit build cache: this project's cache mounts (`cv-cargo-registry`,
+//!   `cv-target`, `cv-zig-cache`, …; other projects' cache mounts stay) and the engine's unused
+//!   layer records, which belong to no project in particular: those of every project go.
 //! - `all`: dangling images and named volumes of this project, found by their labels and names.
 //!
 //! Everything is listed with its size first; `--dry-run` stops there. Sizes of Docker objects
@@ -40,7 +41,7 @@ pub struct Clean {
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
 
-    /// Build cache removed at deep and all: unused layers plus this project's cache mounts, or the mounts only
+    /// Build cache removed at deep and all: this project's cache mounts plus the engine's unused layers (all projects'), or the mounts only
     #[arg(long, value_enum, default_value_t = CacheScope::Build)]
     cache_scope: CacheScope,
 
@@ -76,7 +77,7 @@ enum Level {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum CacheScope {
-    /// Unused layer cache of the engine plus this project's cache mounts
+    /// This project's cache mounts plus the engine's unused layer cache (all projects)
     Build,
     /// This project's cache mounts only
     Mounts,
@@ -241,7 +242,8 @@ impl Clean {
         };
         // No guessing: without cargo's answer, `target` beside the manifest may be anything
         // (the manifest may not even be a Cargo.toml), so nothing is removed at all.
-        let mut dirs = vec![metadata_target_dir(sh, manifest)?];
+        let cargos = metadata_target_dir(sh, manifest)?;
+        let mut dirs = vec![cargos.clone()];
         find_tagged_target_dirs(&root, &mut dirs);
         dirs.retain(|d| d.is_dir());
         dirs.sort();
@@ -279,7 +281,11 @@ impl Clean {
             };
             section.after += if dir.exists() { disk_usage(&dir) } else { 0 };
             section.items.push(Item {
-                what: dir.display().to_string(),
+                what: format!(
+                    "{}{}",
+                    dir.display(),
+                    outside_remark(&dir, &root, &cargos, std::env::var_os("CARGO_TARGET_DIR"))
+                ),
                 bytes,
                 outcome,
             });
@@ -304,7 +310,10 @@ impl Clean {
         let records = build_cache_records(sh, client)?;
         let mut section = Section {
             title: match self.cache_scope {
-                CacheScope::Build => "build cache (unused layers and this project's cache mounts)",
+                CacheScope::Build => {
+                    "build cache (this project's cache mounts, and the engine's unused layer \
+                     cache of all projects)"
+                }
                 CacheScope::Mounts => "build cache (this project's cache mounts)",
             }
             .to_owned(),
@@ -342,9 +351,14 @@ impl Clean {
                 chosen.push(record);
             }
         }
+        // Layer records carry no project: they are every project's on this engine, and the
+        // line must not read as this project's alone.
         if layers.0 > 0 {
             section.items.push(Item {
-                what: format!("{} layer-cache records", layers.0),
+                what: format!(
+                    "unused layer cache of the engine (all projects): {} layer-cache records",
+                    layers.0
+                ),
                 bytes: layers.1,
                 outcome: String::new(),
             });
@@ -544,6 +558,24 @@ fn parse_label_list(labels: &str) -> BTreeMap<String, String> {
 fn docker_client(sh: &Shell) -> anyhow::Result<(PathBuf, Builder)> {
     let detection = engine::detect(sh, Some(EngineKind::Docker))?;
     Ok((detection.client, detection.builder))
+}
+
+/// A target directory outside the project is listed under the project's heading only because
+/// cargo names it (CARGO_TARGET_DIR or `build.target-dir`, perhaps another checkout's): the
+/// line says so, so that nobody removes it believing it is this project's own.
+fn outside_remark(
+    dir: &Path,
+    root: &Path,
+    cargos: &Path,
+    env: Option<std::ffi::OsString>,
+) -> &'static str {
+    if dir.starts_with(root) || dir != cargos {
+        ""
+    } else if env.is_some_and(|v| !v.is_empty()) {
+        "  (CARGO_TARGET_DIR, outside this project)"
+    } else {
+        "  (build.target-dir, outside this project)"
+    }
 }
 
 /// The project's target directory as cargo resolves it; an error, with cargo's own words, when
@@ -765,6 +797,28 @@ mod tests {
         assert_eq!(parse_human("N/A"), 0);
         assert_eq!(human(999), "999 B");
         assert_eq!(human(2_177_000_000), "2.2 GB");
+    }
+
+    /// `CARGO_TARGET_DIR=/other/checkout/target` was listed as this project's with no remark.
+    #[test]
+    fn a_target_dir_outside_the_project_says_so() {
+        let root = Path::new("/work/p");
+        let env = || Some(std::ffi::OsString::from("/elsewhere/target"));
+        let outside = Path::new("/elsewhere/target");
+        assert_eq!(
+            outside_remark(outside, root, outside, env()),
+            "  (CARGO_TARGET_DIR, outside this project)"
+        );
+        assert_eq!(
+            outside_remark(outside, root, outside, None),
+            "  (build.target-dir, outside this project)"
+        );
+        let inside = Path::new("/work/p/target");
+        assert_eq!(outside_remark(inside, root, inside, env()), "");
+        assert_eq!(
+            outside_remark(Path::new("/work/p/examples/x/target"), root, outside, env()),
+            ""
+        );
     }
 
     #[test]

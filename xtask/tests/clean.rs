@@ -154,6 +154,43 @@ fn normal_dry_run_lists_target_dirs_and_removes_nothing() {
     );
 }
 
+/// CARGO_TARGET_DIR naming another checkout's target dir lists it under this project's
+/// heading (cargo names it); its line must say it lies outside the project.
+#[test]
+fn a_cargo_target_dir_outside_the_project_is_marked_as_such() {
+    let project = Project::new();
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("target");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::copy(
+        project.path("target/CACHEDIR.TAG"),
+        target.join("CACHEDIR.TAG"),
+    )
+    .unwrap();
+    let out = Command::new(XTASK)
+        .args(["clean", "--level", "normal", "--dry-run", "--manifest-path"])
+        .arg(project.manifest())
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("the xtask binary runs");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&target.display().to_string()))
+        .unwrap_or_else(|| panic!("{} not listed:\n{stdout}", target.display()));
+    assert!(
+        line.ends_with("(CARGO_TARGET_DIR, outside this project)  [would remove]"),
+        "{line}"
+    );
+    let own = stdout
+        .lines()
+        .find(|l| l.contains(&project.path("target").display().to_string()))
+        .unwrap_or_else(|| panic!("the project's own target/ not listed:\n{stdout}"));
+    assert!(!own.contains("outside"), "{own}");
+    assert!(target.is_dir(), "a dry run removes nothing");
+}
+
 #[test]
 fn normal_removes_the_projects_target_dirs_and_says_how_much_it_freed() {
     let project = Project::new();
@@ -431,9 +468,19 @@ fn deep_dry_run_lists_the_build_cache_without_removing_it() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("build cache (unused layers and this project's cache mounts):"),
+        stdout.contains(
+            "build cache (this project's cache mounts, and the engine's unused layer cache of \
+             all projects):"
+        ),
         "{stdout}"
     );
+    // The layer records are every project's: their line says so, whatever else it says.
+    if let Some(line) = stdout.lines().find(|l| l.contains("layer-cache records")) {
+        assert!(
+            line.contains("unused layer cache of the engine (all projects)"),
+            "{line}"
+        );
+    }
     let after = cache_ids_with("");
     let gone: Vec<&String> = before.iter().filter(|id| !after.contains(id)).collect();
     assert!(
