@@ -607,6 +607,7 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
         return Ok(());
     }
     let data = support::project_root().join("xtask/tests/data/images");
+    let db = advisory_db();
     let mut outcomes = Vec::new();
     for (file, want_ok) in [
         ("Dockerfile.docker-scan-root", false),
@@ -635,7 +636,8 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
                 REGISTRY,
                 "--push",
             ],
-            &[],
+            // Without it the scan would try to download the database (off loopback).
+            &[("CV_ADVISORY_DB", &db)],
         );
         let stdout = text(&out.stdout);
         if !stdout.contains("image-user") || !stdout.contains("image-static") {
