@@ -18,27 +18,9 @@ use std::time::Instant;
 use faulty::{Backend, Fault, Faulty};
 
 use crate::support::{
-    Kind, TestResult, docker, docker_ok, engine, http, in_ci, remember, text, unique, xtask,
+    Kind, REGISTRY, TestResult, docker, docker_ok, engine_and_registry, registry_lists, remember,
+    text, unique, xtask,
 };
-
-const REGISTRY: &str = "127.0.0.1:5000";
-
-/// Whether the engine and the local registry are both up; prints why not (fails under CI).
-fn ready(test: &str) -> Result<bool, String> {
-    if !engine(test)? {
-        return Ok(false);
-    }
-    if http(REGISTRY, "GET", "/v2/", &[], "").is_err() {
-        if in_ci() {
-            return Err(format!(
-                "no registry on {REGISTRY}; scripts/setup-machine.sh starts one"
-            ));
-        }
-        eprintln!("skipped {test}: no registry on {REGISTRY}");
-        return Ok(false);
-    }
-    Ok(true)
-}
 
 fn registry_addr() -> SocketAddr {
     REGISTRY.parse().expect("a socket address")
@@ -172,7 +154,7 @@ fn pull_through(
 }
 
 pub fn pull_survives_faults_below_the_budget() -> TestResult {
-    if !ready("faults::pull_survives_faults_below_the_budget")? {
+    if !engine_and_registry("faults::pull_survives_faults_below_the_budget")? {
         return Ok(());
     }
     let base = seeded_base()?;
@@ -207,7 +189,7 @@ pub fn pull_survives_faults_below_the_budget() -> TestResult {
 }
 
 pub fn pull_fails_once_clearly_at_the_budget() -> TestResult {
-    if !ready("faults::pull_fails_once_clearly_at_the_budget")? {
+    if !engine_and_registry("faults::pull_fails_once_clearly_at_the_budget")? {
         return Ok(());
     }
     let base = seeded_base()?;
@@ -239,7 +221,7 @@ pub fn pull_fails_once_clearly_at_the_budget() -> TestResult {
 }
 
 pub fn pull_of_a_missing_image_is_tried_once() -> TestResult {
-    if !ready("faults::pull_of_a_missing_image_is_tried_once")? {
+    if !engine_and_registry("faults::pull_of_a_missing_image_is_tried_once")? {
         return Ok(());
     }
     let missing = format!("{}:1", unique("faults-missing"));
@@ -280,7 +262,7 @@ fn push_through(
 }
 
 pub fn push_survives_faults_below_the_budget() -> TestResult {
-    if !ready("faults::push_survives_faults_below_the_budget")? {
+    if !engine_and_registry("faults::push_survives_faults_below_the_budget")? {
         return Ok(());
     }
     for fault in FAULTS {
@@ -297,25 +279,16 @@ pub fn push_survives_faults_below_the_budget() -> TestResult {
                 pings(&proxy)
             ));
         }
-        let tags = http(
-            REGISTRY,
-            "GET",
-            &format!("/v2/{repository}/tags/list"),
-            &[],
-            "",
-        )?;
-        if tags.status != 200 || !tags.body.contains("\"1\"") {
-            return Err(format!(
-                "{fault:?}: the registry lacks the tag: {}",
-                tags.body
-            ));
+        let (listed, answer) = registry_lists(&repository, "1")?;
+        if !listed {
+            return Err(format!("{fault:?}: the registry lacks the tag: {answer}"));
         }
     }
     Ok(())
 }
 
 pub fn push_fails_once_clearly_at_the_budget() -> TestResult {
-    if !ready("faults::push_fails_once_clearly_at_the_budget")? {
+    if !engine_and_registry("faults::push_fails_once_clearly_at_the_budget")? {
         return Ok(());
     }
     for fault in FAULTS {
@@ -341,7 +314,7 @@ pub fn push_fails_once_clearly_at_the_budget() -> TestResult {
 /// GET; a reset manifest request fails the pull; a failed layer upload is retried by the
 /// daemon after 5 s (then 10, 15, 20 s: five uploads in all); a failed manifest PUT is not.
 pub fn daemon_retries_as_documented() -> TestResult {
-    if !ready("faults::daemon_retries_as_documented")? {
+    if !engine_and_registry("faults::daemon_retries_as_documented")? {
         return Ok(());
     }
     let base = seeded_base()?;

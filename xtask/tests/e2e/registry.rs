@@ -2,22 +2,12 @@
 //! address nobody listens on, where the push must be retried and then fail.
 
 use crate::support::{
-    CA_BUNDLE, Kind, TestResult, engine, http, in_ci, minimal_image, remember, text, unique, xtask,
+    CA_BUNDLE, Kind, REGISTRY, TestResult, engine, engine_and_registry, minimal_image,
+    registry_lists, remember, text, unique, xtask,
 };
 
-const REGISTRY: &str = "127.0.0.1:5000";
-
 pub fn push_to_the_local_registry() -> TestResult {
-    if !engine("push_to_the_local_registry")? {
-        return Ok(());
-    }
-    if http(REGISTRY, "GET", "/v2/", &[], "").is_err() {
-        if in_ci() {
-            return Err(format!(
-                "no registry on {REGISTRY}; scripts/setup-machine.sh starts one"
-            ));
-        }
-        eprintln!("skipped push_to_the_local_registry: no registry on {REGISTRY}");
+    if !engine_and_registry("push_to_the_local_registry")? {
         return Ok(());
     }
     minimal_image()?;
@@ -53,18 +43,9 @@ pub fn push_to_the_local_registry() -> TestResult {
     if !digest_line.contains(&format!("{REGISTRY}/{repository}@sha256:")) {
         return Err(format!("summary shows no registry digest:\n{stdout}"));
     }
-    let tags = http(
-        REGISTRY,
-        "GET",
-        &format!("/v2/{repository}/tags/list"),
-        &[],
-        "",
-    )?;
-    if tags.status != 200 || !tags.body.contains(&format!("\"{tag}\"")) {
-        return Err(format!(
-            "the registry does not list {tag}: {} {}",
-            tags.status, tags.body
-        ));
+    let (listed, answer) = registry_lists(&repository, tag)?;
+    if !listed {
+        return Err(format!("the registry does not list {tag}: {answer}"));
     }
     Ok(())
 }

@@ -12,9 +12,6 @@ use serde_json::Value;
 
 use crate::support::{self, Kind, TestResult, engine, text, unique, xtask};
 
-/// The local registry scripts/setup-machine.sh runs.
-const REGISTRY: &str = "127.0.0.1:5000";
-
 #[path = "../common/schema.rs"]
 mod schema;
 
@@ -594,16 +591,8 @@ pub fn seeded_shell_in_a_minimal_image_is_caught() -> TestResult {
 /// image runs as root, and the image never reaches the registry (the scan gates the push); exit
 /// 0 and pushed when it does not run as root. The engine builds them in about a second each.
 pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
-    if !engine("scan::docker_scan_fails_a_root_image_and_passes_a_clean_one")? {
-        return Ok(());
-    }
-    if support::http(REGISTRY, "GET", "/v2/", &[], "").is_err() {
-        if support::in_ci() {
-            return Err(format!(
-                "no registry on {REGISTRY}; scripts/setup-machine.sh starts one"
-            ));
-        }
-        eprintln!("skipped docker --scan test: no registry on {REGISTRY}");
+    if !support::engine_and_registry("scan::docker_scan_fails_a_root_image_and_passes_a_clean_one")?
+    {
         return Ok(());
     }
     let data = support::project_root().join("xtask/tests/data/images");
@@ -620,7 +609,7 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
             if want_ok { "clean" } else { "root" }
         );
         support::remember(Kind::Image, &image);
-        support::remember(Kind::Image, &format!("{REGISTRY}/{image}"));
+        support::remember(Kind::Image, &format!("{}/{image}", support::REGISTRY));
         let dockerfile = data.join(file).display().to_string();
         let out = xtask(
             &[
@@ -633,7 +622,7 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
                 &image,
                 "--scan",
                 "--registry",
-                REGISTRY,
+                support::REGISTRY,
                 "--push",
             ],
             // Without it the scan would try to download the database (off loopback).
@@ -657,20 +646,11 @@ pub fn docker_scan_fails_a_root_image_and_passes_a_clean_one() -> TestResult {
             return Err(format!("{file}: the report lacks CVI001:\n{stdout}"));
         }
         let (repository, tag) = image.split_once(':').unwrap_or((&image, ""));
-        let tags = support::http(
-            REGISTRY,
-            "GET",
-            &format!("/v2/{repository}/tags/list"),
-            &[],
-            "",
-        )?;
-        let listed = tags.status == 200 && tags.body.contains(&format!("\"{tag}\""));
+        let (listed, answer) = support::registry_lists(repository, tag)?;
         if listed != want_ok {
             return Err(format!(
                 "{file}: in the registry: {listed}, want {want_ok} (the scan must gate the \
-                 push): {} {}\nstderr:\n{}",
-                tags.status,
-                tags.body,
+                 push): {answer}\nstderr:\n{}",
                 text(&out.stderr)
             ));
         }

@@ -516,3 +516,36 @@ pub fn copy_sources(to: &Path) -> Result<usize, String> {
     }
     Ok(copied)
 }
+
+/// The local registry scripts/setup-machine.sh runs.
+pub const REGISTRY: &str = "127.0.0.1:5000";
+
+/// Whether the engine and the local registry are both up; prints why not (fails under CI).
+pub fn engine_and_registry(test: &str) -> Result<bool, String> {
+    if !engine(test)? {
+        return Ok(false);
+    }
+    if http(REGISTRY, "GET", "/v2/", &[], "").is_err() {
+        if in_ci() {
+            return Err(format!(
+                "no registry on {REGISTRY}; scripts/setup-machine.sh starts one"
+            ));
+        }
+        eprintln!("skipped {test}: no registry on {REGISTRY}");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Whether the local registry lists `tag` for `repository`, with what it answered (for messages).
+pub fn registry_lists(repository: &str, tag: &str) -> Result<(bool, String), String> {
+    let tags = http(
+        REGISTRY,
+        "GET",
+        &format!("/v2/{repository}/tags/list"),
+        &[],
+        "",
+    )?;
+    let listed = tags.status == 200 && tags.body.contains(&format!("\"{tag}\""));
+    Ok((listed, format!("{} {}", tags.status, tags.body)))
+}
