@@ -235,7 +235,10 @@ impl FromStr for ImageRef {
         {
             let host = components.remove(0);
             if !is_registry_host(host) {
-                return Err(bad("bad registry host"));
+                return Err(bad(
+                    "bad registry host: DNS labels joined by dots, then an optional :PORT \
+                     (1-65535)",
+                ));
             }
         }
         if s.contains('@') {
@@ -300,8 +303,10 @@ fn is_registry_host(host: &str) -> bool {
             && l.ends_with(|c: char| c.is_ascii_alphanumeric())
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
-    let port_ok =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    // Docker's grammar allows any digits; a port past 65535 (or 0) would only fail at the push.
+    let port_ok = port.is_none_or(|p| {
+        p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n != 0)
+    });
     name.split('.').all(label_ok) && port_ok
 }
 
@@ -429,6 +434,9 @@ mod tests {
             "a___b",
             ":5000/cv",
             "localhost:/cv",
+            "localhost:99999/cv",
+            "localhost:0/cv",
+            "localhost:+80/cv",
             "a:b/cv",
             "-host.com/cv",
             "--host.io/cv",
