@@ -85,6 +85,10 @@ fn main() -> std::process::ExitCode {
             minimal::run_flag_rebuilds_from_cache_and_serves,
         ),
         trial(
+            "minimal::run_on_a_taken_port_fails_and_leaves_no_container",
+            minimal::run_on_a_taken_port_fails_and_leaves_no_container,
+        ),
+        trial(
             "bench::bad_flags_are_refused_before_any_build",
             bench::bad_flags_are_refused_before_any_build,
         ),

@@ -417,3 +417,63 @@ pub fn run_flag_rebuilds_from_cache_and_serves() -> TestResult {
     }
     Ok(())
 }
+
+/// `--run` on a host port something else holds: exit 1 with the engine's reason and the hint,
+/// and no container left behind (`docker run --detach` creates it before the bind fails, and a
+/// left-over one would refuse the next try over its name).
+pub fn run_on_a_taken_port_fails_and_leaves_no_container() -> TestResult {
+    image!("run_on_a_taken_port_fails_and_leaves_no_container");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let port = taken
+        .local_addr()
+        .map_err(|e| format!("local_addr: {e}"))?
+        .port()
+        .to_string();
+    let name = unique("run-taken");
+    remember(Kind::Container, &name);
+    let image = format!("{name}:e2e");
+    remember(Kind::Image, &image);
+    let out = xtask(
+        &[
+            "docker",
+            "--mode",
+            "minimal",
+            "--base-images",
+            "standin",
+            "--ca-bundle",
+            CA_BUNDLE,
+            "--progress",
+            "plain",
+            "--tag",
+            &image,
+            "--run",
+            "--name",
+            &name,
+            "--port",
+            &port,
+        ],
+        &[],
+    );
+    let _guard = Container(name.clone());
+    let stderr = text(&out.stderr);
+    if out.status.code() != Some(1) {
+        return Err(format!(
+            "--run on taken port {port}: exit {:?}, want 1\nstderr:\n{stderr}",
+            out.status.code()
+        ));
+    }
+    for want in ["the container did not start", "try --port 0"] {
+        if !stderr.contains(want) {
+            return Err(format!("the error lacks {want:?}:\n{stderr}"));
+        }
+    }
+    let inspect = docker(&["container", "inspect", &name]).map_err(|e| e.to_string())?;
+    if inspect.status.success() {
+        return Err(format!(
+            "the failed --run left container {name} behind:\n{}",
+            text(&inspect.stdout)
+        ));
+    }
+    drop(taken);
+    Ok(())
+}
