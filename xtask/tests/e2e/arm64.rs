@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::support::{
-    CA_BUNDLE, Kind, TestResult, docker, docker_ok, engine, in_ci, remember, standins, text,
-    unique, xtask,
+    Kind, TestResult, build_on_standins, docker, docker_ok, engine, in_ci, remember, standins,
+    text, unique,
 };
 
 const QEMU: &str = "/usr/bin/qemu-aarch64-static";
@@ -82,24 +82,7 @@ pub fn binary_is_aarch64_static_and_runs_under_qemu() -> TestResult {
     let image = format!("{}:e2e", unique("arm64"));
     remember(Kind::Image, &image);
     let started = Instant::now();
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            "minimal",
-            "--platform",
-            "linux/arm64",
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--progress",
-            "plain",
-            "--tag",
-            &image,
-        ],
-        &[],
-    );
+    let out = build_on_standins("minimal", &image, &["--platform", "linux/arm64"]);
     let seconds = started.elapsed().as_secs_f64();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     if !out.status.success() {

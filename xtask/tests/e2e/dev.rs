@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    CA_BUNDLE, Container, Kind, TestResult, docker, docker_ok, engine, http, project_root,
-    remember, standins, text, unique, xtask,
+    CA_BUNDLE, Container, Kind, TestResult, build_on_standins, docker, docker_ok, engine, http,
+    project_root, remember, standins, text, unique,
 };
 
 /// The first start fetches the crates and compiles the whole workspace in debug mode (its
@@ -49,22 +49,7 @@ pub fn edit_reloads_the_page_without_a_restart() -> TestResult {
     let image = format!("{}:e2e", unique("dev"));
     remember(Kind::Image, &image);
     let started = Instant::now();
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            "dev",
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--progress",
-            "plain",
-            "--tag",
-            &image,
-        ],
-        &[],
-    );
+    let out = build_on_standins("dev", &image, &[]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     if !out.status.success() {
         let tail: Vec<&str> = stderr.lines().rev().take(60).collect();

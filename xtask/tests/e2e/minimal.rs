@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Built, CA_BUNDLE, Container, Kind, TestResult, assert_canary_nowhere, docker, docker_ok,
-    engine, http, minimal_image, remember, sample_resume, text, tree_fingerprint, unique, xtask,
+    Built, Container, Kind, TestResult, assert_canary_nowhere, build_on_standins, docker,
+    docker_ok, engine, http, minimal_image, remember, sample_resume, text, tree_fingerprint,
+    unique,
 };
 
 const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -349,26 +350,10 @@ pub fn run_flag_rebuilds_from_cache_and_serves() -> TestResult {
     remember(Kind::Image, &image);
     let tree = tree_fingerprint();
     let started = Instant::now();
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            "minimal",
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--progress",
-            "plain",
-            "--tag",
-            &image,
-            "--run",
-            "--name",
-            &name,
-            "--port",
-            "0",
-        ],
-        &[],
+    let out = build_on_standins(
+        "minimal",
+        &image,
+        &["--run", "--name", &name, "--port", "0"],
     );
     let _guard = Container(name.clone());
     let stdout = text(&out.stdout);
@@ -433,26 +418,10 @@ pub fn run_on_a_taken_port_fails_and_leaves_no_container() -> TestResult {
     remember(Kind::Container, &name);
     let image = format!("{name}:e2e");
     remember(Kind::Image, &image);
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            "minimal",
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--progress",
-            "plain",
-            "--tag",
-            &image,
-            "--run",
-            "--name",
-            &name,
-            "--port",
-            &port,
-        ],
-        &[],
+    let out = build_on_standins(
+        "minimal",
+        &image,
+        &["--run", "--name", &name, "--port", &port],
     );
     let _guard = Container(name.clone());
     let stderr = text(&out.stderr);

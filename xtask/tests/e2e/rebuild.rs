@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::support::{
-    Built, CA_BUNDLE, CANARY_SECRET_ID, CANARY_USED_LINE, Kind, TestResult, assert_canary_nowhere,
-    copy_sources, docker, engine, new_canary, remember, standins, text, unique, xtask,
+    Built, CANARY_SECRET_ID, CANARY_USED_LINE, Kind, TestResult, assert_canary_nowhere,
+    build_on_standins, copy_sources, docker, engine, new_canary, remember, standins, text, unique,
 };
 
 /// Dependencies the workspace's crates pull in: none of them may be compiled by the rebuild.
@@ -35,25 +35,10 @@ fn build(context: &Path, image: &str, canary_file: &Path) -> Result<(String, Str
     let context = context.display().to_string();
     let secret = format!("id={CANARY_SECRET_ID},src={}", canary_file.display());
     let started = Instant::now();
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            "minimal",
-            "--context",
-            &context,
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--progress",
-            "plain",
-            "--tag",
-            image,
-            "--secret",
-            &secret,
-        ],
-        &[],
+    let out = build_on_standins(
+        "minimal",
+        image,
+        &["--context", &context, "--secret", &secret],
     );
     let seconds = started.elapsed().as_secs_f64();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

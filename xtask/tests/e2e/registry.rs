@@ -2,8 +2,8 @@
 //! address nobody listens on, where the push must be retried and then fail.
 
 use crate::support::{
-    CA_BUNDLE, Kind, REGISTRY, TestResult, engine, engine_and_registry, minimal_image,
-    registry_lists, remember, text, unique, xtask,
+    Kind, REGISTRY, TestResult, build_on_standins, engine, engine_and_registry, minimal_image,
+    registry_lists, remember, text, unique,
 };
 
 pub fn push_to_the_local_registry() -> TestResult {
@@ -15,23 +15,7 @@ pub fn push_to_the_local_registry() -> TestResult {
     let image = format!("{repository}:{tag}");
     remember(Kind::Image, &image);
     remember(Kind::Image, &format!("{REGISTRY}/{image}"));
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            "minimal",
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--tag",
-            &image,
-            "--registry",
-            REGISTRY,
-            "--push",
-        ],
-        &[],
-    );
+    let out = build_on_standins("minimal", &image, &["--registry", REGISTRY, "--push"]);
     let stdout = text(&out.stdout);
     if !out.status.success() {
         return Err(format!("push failed:\n{}", text(&out.stderr)));

@@ -57,6 +57,26 @@ pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("the xtask binary runs")
 }
 
+/// `cargo xtask docker --mode MODE --tag TAG` against the stand-in bases, with the machine's CA
+/// bundle and plain progress, then `extra`: how the end-to-end tests build.
+pub fn build_on_standins(mode: &str, tag: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "docker",
+        "--mode",
+        mode,
+        "--base-images",
+        "standin",
+        "--ca-bundle",
+        CA_BUNDLE,
+        "--progress",
+        "plain",
+        "--tag",
+        tag,
+    ];
+    args.extend_from_slice(extra);
+    xtask(&args, &[])
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -351,24 +371,7 @@ fn build_shared(mode: &str) -> Result<Built, String> {
     remember(Kind::Image, &image);
     let tree = tree_fingerprint();
     let started = Instant::now();
-    let out = xtask(
-        &[
-            "docker",
-            "--mode",
-            mode,
-            "--base-images",
-            "standin",
-            "--ca-bundle",
-            CA_BUNDLE,
-            "--progress",
-            "plain",
-            "--tag",
-            &image,
-            "--secret",
-            &secret,
-        ],
-        &[],
-    );
+    let out = build_on_standins(mode, &image, &["--secret", &secret]);
     let seconds = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&canary_file);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
